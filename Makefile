@@ -1,0 +1,86 @@
+# catdog course: `make run-notebooks` runs the course, `make test` checks it.
+# Both set everything up themselves on a fresh clone (a .venv and the data set).
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+CATDOG  := $(VENV)/bin/catdog
+STAMP   := $(VENV)/.installed-stamp
+# Where `make data` takes the photos from: a URL, a zip or a folder.
+# Default: $$CATDOG_DATA_SOURCE, else Microsoft's public zip (about 786 MB).
+SOURCE  ?=
+# Notebook profile: full (the default, the original settings), class (a class period) or quick.
+PROFILE ?= full
+# Which notebooks `make run-notebooks` runs (default: all of them, in order).
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NB_OUT  := $(if $(filter full,$(PROFILE)),notebooks,build/notebooks/$(PROFILE))
+
+.PHONY: help setup data run-notebooks test test-fast test-notebooks lint format lab bench \
+        bench-quick clean clean-data
+
+help:
+	@echo "make run-notebooks [PROFILE=full|class|quick]  run the notebooks with papermill"
+	@echo "make test                 pytest + nbval (quick profile); sets up and fetches data first"
+	@echo "make data [SOURCE=...]    build data/cats_and_dogs from a URL, zip or folder"
+	@echo "make lab                  open the course in JupyterLab"
+	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
+	@echo "make lint | format | clean | clean-data"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . \
+	  || $(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	$(CATDOG) data $(if $(SOURCE),--source "$(SOURCE)")
+
+run-notebooks: setup data
+	@mkdir -p $(NB_OUT) build
+	@echo "Running $(words $(NOTEBOOKS)) notebooks in the '$(PROFILE)' profile -> $(NB_OUT)/"
+	@set -e; total=0; : > build/timings-$(PROFILE).txt; \
+	for nb in $(NOTEBOOKS); do \
+	  start=$$(date +%s); \
+	  CATDOG_PROFILE=$(PROFILE) $(VENV)/bin/papermill --cwd notebooks --log-level WARNING \
+	    -p PROFILE $(PROFILE) "$$nb" "$(NB_OUT)/$$(basename $$nb)"; \
+	  secs=$$(( $$(date +%s) - start )); total=$$((total + secs)); \
+	  printf '%-40s %5d s\n' "$$(basename $$nb)" "$$secs" | tee -a build/timings-$(PROFILE).txt; \
+	done; \
+	printf '%-40s %5d s\n' "total ($(PROFILE))" "$$total" | tee -a build/timings-$(PROFILE).txt
+
+test: setup data
+	$(PY) -m pytest tests -q
+	$(MAKE) --no-print-directory test-notebooks
+
+test-fast: setup
+	$(PY) -m pytest tests -q -m "not slow"
+
+test-notebooks: setup data
+	CATDOG_PROFILE=quick $(PY) -m pytest --nbval-lax -p no:cacheprovider -q notebooks/
+
+lint: setup
+	$(VENV)/bin/ruff check catdog_utils tests notebooks
+	$(VENV)/bin/ruff format --check catdog_utils tests
+
+format: setup
+	$(VENV)/bin/ruff format catdog_utils tests
+	$(VENV)/bin/ruff check --fix catdog_utils tests
+
+lab: setup data
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup data
+	$(CATDOG) bench $(if $(filter quick,$(BENCH)),--quick)
+
+bench-quick: BENCH = quick
+bench-quick: bench
+
+clean:
+	rm -rf build models .pytest_cache .ruff_cache catdog_utils/__pycache__ tests/__pycache__
+
+clean-data:
+	rm -rf data/cats_and_dogs data/cache data/.cats_and_dogs.tmp-*

@@ -1,0 +1,228 @@
+"""The ``catdog`` command: the course's code, from the shell.
+
+    catdog data     [--source URL|ZIP|DIR] [--dest DIR]
+    catdog train    [--model baseline|improved] [--profile P] [--epochs N] [--out FILE]
+    catdog evaluate [--model FILE] [--profile P] [--tta]
+    catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
+    catdog bench    [--quick] [--out FILE]
+
+This is the only module that knows about ``argv``, exit codes and printing errors: a
+:class:`~catdog_utils.errors.CatdogError` becomes one line on standard error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import config
+from .errors import CatdogError
+
+EXIT_USER_ERROR = 2
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter out of a command-line tool's output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _default_model(profile: str, name: str = "baseline") -> Path:
+    return config.models_dir(profile) / f"{name}.keras"
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Build ``data/cats_and_dogs`` from a URL, zip or folder."""
+    from . import data
+
+    result = data.prepare_dataset(
+        source=args.source,
+        dest=args.dest,
+        train_per_class=args.train_per_class,
+        test_per_class=args.test_per_class,
+        progress=not args.no_progress,
+    )
+    print(result.message)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the baseline or the improved model with the notebooks' code."""
+    _quiet_tensorflow()
+    import keras
+
+    from . import data, models, pipeline, training
+
+    profile = config.get_profile(args.profile, epochs=args.epochs)
+    keras.utils.set_random_seed(args.seed)
+    improved = args.model == "improved"
+    image_size = args.image_size or (128 if improved else config.IMAGE_SIZE)
+    epochs = args.epochs or (profile.improved_epochs if improved else profile.epochs)
+    data_dir = data.require_dataset(args.data_dir)
+    course = pipeline.load_course_data(
+        data_dir,
+        image_size=image_size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        train_per_class=profile.train_per_class,
+        test_per_class=profile.test_per_class,
+        augment=(
+            models.build_strong_augmentation(args.seed)
+            if improved
+            else models.build_original_augmentation(args.seed)
+        ),
+    )
+    out = Path(args.out) if args.out else _default_model(profile.name, args.model)
+    print(f"Training the {args.model} model: {course.counts}, {image_size}px, {epochs} epochs")
+    if improved:
+        result = training.train_improved(course, epochs, out)
+    else:
+        result = training.train_baseline(course, epochs, out)
+    print(
+        f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
+        f"({result.seconds_per_epoch:.1f} s per epoch); "
+        f"val_accuracy {result.history['val_accuracy'][-1]:.4f}"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print test-set metrics of a saved model."""
+    _quiet_tensorflow()
+    from . import data, evaluation, pipeline, predict
+
+    profile = config.get_profile(args.profile)
+    model_path = Path(args.model) if args.model else _default_model(profile.name)
+    model = predict.load_model(model_path)
+    size = predict.model_image_size(model)
+    course = pipeline.load_course_data(
+        data.require_dataset(args.data_dir),
+        image_size=size,
+        train_per_class=profile.train_per_class,
+        test_per_class=profile.test_per_class,
+    )
+    probs = evaluation.predict_probabilities(model, course.x_test, flip_tta=args.tta)
+    metrics = evaluation.binary_metrics(course.y_test, probs, args.threshold)
+    cm = evaluation.confusion_matrix(course.y_test, probs >= args.threshold)
+    print(f"Model: {model_path} ({model.count_params():,} parameters, {size}x{size} input)")
+    print(f"Test images: {metrics.n}")
+    print(f"Test accuracy: {metrics.accuracy:.4f}")
+    print(
+        f"Precision (dog): {metrics.precision:.4f}  Recall (dog): {metrics.recall:.4f}  "
+        f"F1: {metrics.f1:.4f}  ROC AUC: {metrics.auc:.4f}"
+    )
+    print(f"Confusion matrix (rows true cat/dog, columns predicted): {cm.tolist()}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify photos and folders of photos."""
+    _quiet_tensorflow()
+    from . import predict
+
+    if not 0.0 < args.threshold < 1.0:
+        raise CatdogError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    model_path = Path(args.model) if args.model else _default_model(args.profile)
+    model = predict.load_model(model_path)
+    files = predict.expand_inputs(args.paths, recursive=args.recursive)
+    results = predict.predict_images(model, files, threshold=args.threshold)
+    failed = 0
+    for result in results:
+        if args.json:
+            print(result.to_json())
+        elif result.error:
+            print(f"{result.file}\terror\t{result.error}")
+        else:
+            print(f"{result.file}\t{result.label}\t{result.probability_dog:.4f}")
+        failed += result.error is not None
+    if failed:
+        print(f"catdog: {failed} of {len(results)} file(s) could not be read", file=sys.stderr)
+    return 1 if failed == len(results) else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmark the input pipelines against the compute floor."""
+    _quiet_tensorflow()
+    from . import bench, data
+
+    result = bench.run_benchmark(data.require_dataset(args.data_dir), quick=args.quick)
+    print(bench.format_report(result))
+    if args.out:
+        bench.save_report(result, args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``catdog`` command."""
+    parser = argparse.ArgumentParser(
+        prog="catdog", description="The catdog course's tools: data, training, prediction."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="build data/cats_and_dogs from a URL, zip or folder")
+    p.add_argument(
+        "--source",
+        default=None,
+        help="URL, zip file or folder (default: $CATDOG_DATA_SOURCE, else Microsoft's zip)",
+    )
+    p.add_argument("--dest", default=None, help="output folder (default: data/cats_and_dogs)")
+    p.add_argument("--train-per-class", type=int, default=config.TRAIN_PER_CLASS)
+    p.add_argument("--test-per-class", type=int, default=config.TEST_PER_CLASS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_data)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default=None, choices=sorted(config.PROFILES))
+        p.add_argument("--data-dir", default=None, help="default: data/cats_and_dogs")
+
+    p = sub.add_parser("train", help="train a model with the notebooks' code")
+    p.add_argument("--model", choices=["baseline", "improved"], default="baseline")
+    p.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    p.add_argument("--image-size", type=int, default=None, help="default: 64 / 128")
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--out", default=None, help="default: models/<profile>/<model>.keras")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-set accuracy, precision, recall, F1, AUC")
+    p.add_argument("--model", default=None, help="default models/<profile>/baseline.keras")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--tta", action="store_true", help="average with left-right flipped images")
+    common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify photos or folders of photos")
+    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--model", default=None, help="default models/<profile>/baseline.keras")
+    p.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
+    p.add_argument("--threshold", type=float, default=0.5, help="dog if probability >= this")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--recursive", action="store_true", help="look into sub-folders too")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="input pipeline vs ImageDataGenerator vs compute floor")
+    p.add_argument("--quick", action="store_true", help="a small subset (under 2 minutes)")
+    p.add_argument("--out", default=None, help="also save the figures as JSON")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``catdog`` command; returns the exit code (2 for a learner's error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CatdogError as err:
+        print(f"catdog: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("catdog: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

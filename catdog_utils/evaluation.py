@@ -1,0 +1,186 @@
+"""Evaluation: metrics, confusion matrix, ROC / AUC, the most confident mistakes, Grad-CAM.
+
+The metric functions work on plain NumPy arrays (true labels 0/1 and predicted dog
+probabilities), so they are easy to check by hand and to test; only
+:func:`predict_probabilities` and :func:`grad_cam` need a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+
+def predict_probabilities(
+    model: keras.Model,
+    images: np.ndarray | tf.data.Dataset,
+    batch_size: int = 256,
+    flip_tta: bool = False,
+) -> np.ndarray:
+    """Dog probabilities, shape ``(n,)``, for an image array or a ``(x, y)`` dataset.
+
+    With ``flip_tta`` each image is also predicted mirrored left-right and the two
+    probabilities are averaged (test-time augmentation: a cheap, honest gain).
+    """
+    import tensorflow as tf
+
+    def run(x: np.ndarray | tf.data.Dataset) -> np.ndarray:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(-1)
+
+    if isinstance(images, tf.data.Dataset):
+        images = images.map(lambda x, *_: x)
+        probs = run(images)
+        if flip_tta:
+            probs = (probs + run(images.map(lambda x: tf.image.flip_left_right(x)))) / 2
+        return probs
+    probs = run(images)
+    if flip_tta:
+        probs = (probs + run(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+    return probs
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """2x2 counts: rows are the true class (cat, dog), columns the predicted class."""
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    y_pred = np.asarray(y_pred).astype(int).reshape(-1)
+    cm = np.zeros((2, 2), dtype=int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """Scores at one threshold; "positive" means dog."""
+
+    threshold: float
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    auc: float
+    n: int
+
+    def as_dict(self) -> dict[str, float]:
+        """The metrics as a plain dictionary (for tables and JSON)."""
+        return asdict(self)
+
+
+def binary_metrics(y_true: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> BinaryMetrics:
+    """Accuracy, precision, recall and F1 for "dog" at ``threshold``, plus ROC AUC."""
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probs = np.asarray(probs, dtype=float).reshape(-1)
+    y_pred = (probs >= threshold).astype(int)
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    fpr, tpr, _ = roc_curve(y_true, probs)
+    return BinaryMetrics(
+        threshold=float(threshold),
+        accuracy=float((tp + tn) / len(y_true)) if len(y_true) else 0.0,
+        precision=float(precision),
+        recall=float(recall),
+        f1=float(f1),
+        auc=auc(fpr, tpr),
+        n=int(len(y_true)),
+    )
+
+
+def roc_curve(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold (highest first).
+
+    Returns ``(fpr, tpr, thresholds)``; the curve starts at (0, 0) with threshold
+    ``inf`` and ends at (1, 1).  Tied scores form one step, as in scikit-learn.
+    """
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probs = np.asarray(probs, dtype=float).reshape(-1)
+    order = np.argsort(-probs, kind="mergesort")
+    scores, labels = probs[order], y_true[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    n_pos, n_neg = max(labels.sum(), 1), max(len(labels) - labels.sum(), 1)
+    tpr = np.r_[0.0, tps / n_pos]
+    fpr = np.r_[0.0, fps / n_neg]
+    thresholds = np.r_[np.inf, scores[last_of_tie]]
+    return fpr, tpr, thresholds
+
+
+def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under a curve by the trapezoidal rule (ROC AUC when given :func:`roc_curve`)."""
+    return float(np.trapezoid(tpr, fpr))
+
+
+def best_f1_threshold(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """The threshold with the highest F1 for "dog", and that F1.
+
+    Choose it on the *validation* set, never on the test set.
+    """
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probs = np.asarray(probs, dtype=float).reshape(-1)
+    order = np.argsort(-probs, kind="mergesort")
+    scores, labels = probs[order], y_true[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tp = np.cumsum(labels)[last_of_tie]  # predicting "dog" for every score >= threshold
+    predicted = last_of_tie + 1
+    f1 = 2 * tp / (predicted + labels.sum())
+    best = int(np.argmax(f1))
+    return float(scores[last_of_tie][best]), float(f1[best])
+
+
+def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions the model was surest about, surest first."""
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probs = np.asarray(probs, dtype=float).reshape(-1)
+    wrong = np.flatnonzero((probs >= 0.5).astype(int) != y_true)
+    confidence = np.abs(probs[wrong] - 0.5)
+    return wrong[np.argsort(-confidence, kind="mergesort")][:k]
+
+
+def last_conv_layer_name(model: keras.Model) -> str:
+    """Name of the last layer with a 4-D output (the one Grad-CAM looks at)."""
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None)
+        if shape is not None and len(layer.output.shape) == 4 and "conv" in layer.name:
+            return layer.name
+    for layer in reversed(model.layers):
+        if getattr(layer, "output", None) is not None and len(layer.output.shape) == 4:
+            return layer.name
+    raise ValueError(f"{model.name} has no convolutional layer for Grad-CAM")
+
+
+def grad_cam(model: keras.Model, image: np.ndarray, layer_name: str | None = None) -> np.ndarray:
+    """Grad-CAM heatmap (values 0-1, the image's height x width) for one image.
+
+    It shows which regions pushed the prediction *towards the predicted class*: the
+    gradient of the predicted class's score (dog probability, or 1 - it for a cat) with
+    respect to the chosen convolution layer's feature maps, averaged per channel, weights
+    those maps (Selvaraju et al., 2017).
+
+    Args:
+        model: a functional Keras model (all the course's models are).
+        image: one ``(H, W, 3)`` image with raw 0-255 pixels, at the model's input size.
+        layer_name: the convolution layer to explain (default: the last one).
+    """
+    import keras
+    import tensorflow as tf
+
+    layer_name = layer_name or last_conv_layer_name(model)
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    x = tf.convert_to_tensor(image[None].astype("float32"))
+    with tf.GradientTape() as tape:
+        maps, prob = grad_model(x, training=False)
+        prob = tf.cast(prob[:, 0], tf.float32)
+        score = tf.where(prob >= 0.5, prob, 1.0 - prob)
+    grads = tape.gradient(score, maps)
+    weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2))
+    cam = tf.nn.relu(tf.reduce_sum(tf.cast(maps, tf.float32) * weights[:, None, None, :], -1))
+    cam = tf.image.resize(cam[..., None], image.shape[:2])[0, :, :, 0].numpy()
+    peak = cam.max()
+    return cam / peak if peak > 0 else cam

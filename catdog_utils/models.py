@@ -1,0 +1,176 @@
+"""The course's models: the original CNN, an improved CNN, and their augmentation.
+
+Every model takes raw RGB pixels (0-255, any float or integer dtype) and rescales them
+itself, so a saved model can be given a photo as it comes from disk.  Outputs are one
+sigmoid unit: the probability that the image shows a dog (``cats`` = 0, ``dogs`` = 1).
+
+Augmentation is returned as separate ``keras.Sequential`` blocks that the input pipeline
+applies on the fly (``catdog_utils.pipeline``), so the saved models stay plain and fast at
+prediction time.  Nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+#: The original repository's augmentation: ``ImageDataGenerator(shear_range=0.2,
+#: zoom_range=0.2, horizontal_flip=True)``.  ``shear_range`` there is an angle in *degrees*,
+#: so 0.2 means a shear of at most 0.2 degrees (tan 0.2 deg = 0.0035 of the image width);
+#: ``zoom_range=0.2`` scales height and width independently by 0.8-1.2.
+ORIGINAL_SHEAR_DEGREES = 0.2
+ORIGINAL_ZOOM = 0.2
+
+
+def build_original_augmentation(seed: int | None = None) -> keras.Sequential:
+    """The original augmentation (shear 0.2 deg, zoom 0.2, horizontal flip) as Keras layers.
+
+    ``fill_mode="nearest"`` matches ``ImageDataGenerator``'s default.
+    """
+    import keras
+    from keras import layers
+
+    shear = math.tan(math.radians(ORIGINAL_SHEAR_DEGREES))
+    return keras.Sequential(
+        [
+            layers.RandomShear(x_factor=shear, fill_mode="nearest", seed=seed),
+            layers.RandomZoom(
+                height_factor=(-ORIGINAL_ZOOM, ORIGINAL_ZOOM),
+                width_factor=(-ORIGINAL_ZOOM, ORIGINAL_ZOOM),
+                fill_mode="nearest",
+                seed=seed,
+            ),
+            layers.RandomFlip("horizontal", seed=seed),
+        ],
+        name="original_augmentation",
+    )
+
+
+def build_strong_augmentation(seed: int | None = None) -> keras.Sequential:
+    """Stronger augmentation for the improved model: flip, rotate, zoom, shift, contrast."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.08, fill_mode="reflect", seed=seed),
+            layers.RandomZoom((-0.2, 0.2), fill_mode="reflect", seed=seed),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+            layers.RandomContrast(0.2, seed=seed),
+        ],
+        name="strong_augmentation",
+    )
+
+
+def build_baseline_cnn(
+    image_size: int = 64, learning_rate: float = 1e-3, compile_model: bool = True
+) -> keras.Model:
+    """The original repository's CNN, layer for layer (813,217 parameters at 64x64x3).
+
+    Conv2D(32, 3x3, ReLU) -> MaxPool(2x2, stride 2) -> Conv2D(32, 3x3, ReLU) ->
+    MaxPool(2x2, stride 2) -> Flatten -> Dense(128, ReLU) -> Dense(1, sigmoid),
+    compiled with Adam, binary cross-entropy and accuracy.  A ``Rescaling(1/255)`` layer
+    (no parameters) replaces the original's ``rescale=1./255`` in the data generator.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(pool_size=2, strides=2, name="pool1")(x)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(pool_size=2, strides=2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
+    model = keras.Model(inputs, outputs, name="baseline_cnn")
+    if compile_model:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model
+
+
+def build_improved_cnn(
+    image_size: int = 128,
+    widths: tuple[int, ...] = (64, 128, 256),
+    head_width: int = 384,
+    dropout: float = 0.3,
+    stem_width: int = 32,
+) -> keras.Model:
+    """A small residual CNN with separable convolutions and batch normalisation.
+
+    The stem halves the resolution; each block (two separable convolutions, batch norm,
+    max-pooling, a 1x1 residual shortcut) halves it again; global average pooling and
+    dropout lead to one sigmoid unit.  About 0.4 M parameters with the defaults.  The model
+    is returned uncompiled: see :func:`compile_improved`.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(stem_width, 3, strides=2, padding="same", use_bias=False, name="stem")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    previous = x
+    for i, width in enumerate(widths, start=1):
+        x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False, name=f"b{i}_sep1")(x)
+        x = layers.BatchNormalization(name=f"b{i}_bn1")(x)
+        x = layers.Activation("relu", name=f"b{i}_relu1")(x)
+        x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False, name=f"b{i}_sep2")(x)
+        x = layers.BatchNormalization(name=f"b{i}_bn2")(x)
+        x = layers.Activation("relu", name=f"b{i}_relu2")(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"b{i}_pool")(x)
+        shortcut = layers.Conv2D(width, 1, strides=2, padding="same", name=f"b{i}_shortcut")(
+            previous
+        )
+        x = layers.Add(name=f"b{i}_add")([x, shortcut])
+        previous = x
+    x = layers.SeparableConv2D(head_width, 3, padding="same", use_bias=False, name="head_sep")(x)
+    x = layers.BatchNormalization(name="head_bn")(x)
+    x = layers.Activation("relu", name="head_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="improved_cnn")
+
+
+def compile_improved(
+    model: keras.Model,
+    steps_per_epoch: int,
+    epochs: int,
+    peak_learning_rate: float = 2e-3,
+    weight_decay: float = 1e-4,
+    warmup_epochs: int = 1,
+) -> keras.Model:
+    """Compile with AdamW and a warm-up + cosine-decay learning-rate schedule."""
+    import keras
+
+    total = max(1, steps_per_epoch * epochs)
+    warmup = min(total - 1, steps_per_epoch * warmup_epochs)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak_learning_rate / 10,
+        decay_steps=max(1, total - warmup),
+        warmup_target=peak_learning_rate,
+        warmup_steps=warmup,
+        alpha=0.01,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def count_params(model: keras.Model) -> int:
+    """Number of weights in ``model`` (trainable and not)."""
+    return int(model.count_params())

@@ -1,0 +1,268 @@
+"""``tf.data`` input pipelines: train / validation / test, decoded once, augmented on the fly.
+
+The original course used ``ImageDataGenerator.flow_from_directory``, which opens, decodes and
+resizes every JPEG again in every epoch.  Here each image is decoded and resized exactly
+once (in parallel), kept as a ``uint8`` array in memory and, optionally, in a ``.npy`` cache
+file beside the data set, so the next notebook starts in a second.  Each epoch then only
+shuffles, batches, augments (Keras preprocessing layers, on the fly) and prefetches.
+
+Labels: ``cats`` = 0, ``dogs`` = 1.  Validation is carved deterministically (stratified,
+seeded) from ``training_set``; ``test_set`` is never touched until the final evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import config
+from .errors import DataNotFoundError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key that orders ``cat.2.jpg`` before ``cat.10.jpg``."""
+    return [int(part) if part.isdigit() else part for part in _NUMBER.split(name)]
+
+
+def list_split_files(
+    data_dir: str | Path | None = None,
+    split: str = "training_set",
+    per_class: int | None = None,
+) -> tuple[list[Path], np.ndarray]:
+    """Image files of one split and their labels (0 = cat, 1 = dog), cats first.
+
+    Args:
+        data_dir: the prepared data set (default :func:`config.data_dir`).
+        split: ``training_set`` or ``test_set``.
+        per_class: keep only the first ``per_class`` files of each class (natural order),
+            for quick runs; ``None`` keeps all.
+
+    Raises:
+        DataNotFoundError: the data set or one of its class folders is missing or empty.
+    """
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, class_name in enumerate(config.CLASS_NAMES):
+        folder = root / split / class_name
+        if not folder.is_dir():
+            raise DataNotFoundError(
+                f"No folder {folder}: the course data set is missing or incomplete; "
+                "run `make data` (offline: `make data SOURCE=/path/to/cats_and_dogs.zip`)"
+            )
+        files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg"}),
+            key=lambda p: natural_key(p.name),
+        )
+        if not files:
+            raise DataNotFoundError(
+                f"{folder} holds no .jpg images: rebuild the data set with `make data`"
+            )
+        if per_class is not None:
+            files = files[:per_class]
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    return paths, np.asarray(labels, dtype=np.int32)
+
+
+def split_train_validation(
+    n_labels: np.ndarray, validation_split: float = config.VALIDATION_SPLIT, seed: int = config.SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified split: indices of training and validation examples.
+
+    Each class gives the same fraction to validation (rounded), chosen by a seeded
+    shuffle, so 4000 + 4000 images give 3200 + 3200 for training and 800 + 800 for
+    validation, the same every run.
+    """
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    rng = np.random.default_rng(seed)
+    train_idx: list[np.ndarray] = []
+    val_idx: list[np.ndarray] = []
+    for label in np.unique(n_labels):
+        idx = np.flatnonzero(n_labels == label)
+        idx = idx[rng.permutation(len(idx))]
+        n_val = int(round(len(idx) * validation_split))
+        val_idx.append(np.sort(idx[:n_val]))
+        train_idx.append(np.sort(idx[n_val:]))
+    return np.concatenate(train_idx), np.concatenate(val_idx)
+
+
+def _cache_file(paths: Sequence[Path], image_size: int, cache_dir: Path) -> Path:
+    digest = hashlib.sha256()
+    for p in paths:
+        stat = p.stat()
+        digest.update(f"{p.parent.name}/{p.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return cache_dir / f"images-{image_size}px-{len(paths)}-{digest.hexdigest()[:16]}.npy"
+
+
+def decode_images(
+    paths: Sequence[Path], image_size: int, cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """Decode and resize every file once: a ``(N, size, size, 3)`` ``uint8`` array.
+
+    JPEGs are decoded by TensorFlow in parallel and resized with antialiasing (the aspect
+    ratio is not kept, as in the original course).  With ``cache_dir`` the array is saved
+    as ``.npy`` there (atomically) and reused while the files are unchanged.
+    """
+    import tensorflow as tf
+
+    cache_path = None
+    if cache_dir is not None:
+        cache_path = _cache_file(paths, image_size, Path(cache_dir))
+        if cache_path.is_file():
+            try:
+                return np.load(cache_path)
+            except (OSError, ValueError):
+                cache_path.unlink(missing_ok=True)  # a damaged cache is rebuilt
+
+    def load(path: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        image = tf.image.resize(image, (image_size, image_size), antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+    ds = tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
+    array = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    start = 0
+    for batch in ds.as_numpy_iterator():
+        array[start : start + len(batch)] = batch
+        start += len(batch)
+
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, cache_path)
+    return array
+
+
+def to_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = config.BATCH_SIZE,
+    shuffle: bool = False,
+    augment: keras.Layer | None = None,
+    seed: int = config.SEED,
+) -> tf.data.Dataset:
+    """Batches of ``(float32 pixels 0-255, float32 label)`` from in-memory arrays.
+
+    Shuffling (reshuffled each epoch, seeded) and augmentation happen on the fly; batches
+    are prefetched so the model never waits for data.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.float32)[:, None]))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+
+    if augment is not None:
+
+        def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return augment(tf.cast(x, tf.float32), training=True), y
+
+    else:
+
+        def prepare(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return tf.cast(x, tf.float32), y
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class CourseData:
+    """The course's three data sets and what went into them.
+
+    ``x_*`` / ``y_*`` are the decoded ``uint8`` images and integer labels (handy for
+    plots and evaluation); ``train`` / ``validation`` / ``test`` are the batched
+    ``tf.data`` pipelines built from them.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_files: list[Path]
+    image_size: int
+    batch_size: int
+    class_names: tuple[str, ...] = field(default=config.CLASS_NAMES)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of images in each of train / validation / test."""
+        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch."""
+        return -(-len(self.y_train) // self.batch_size)
+
+
+def load_course_data(
+    data_dir: str | Path | None = None,
+    image_size: int = config.IMAGE_SIZE,
+    batch_size: int = config.BATCH_SIZE,
+    validation_split: float = config.VALIDATION_SPLIT,
+    seed: int = config.SEED,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
+    augment: keras.Layer | None = None,
+    cache: bool = True,
+) -> CourseData:
+    """Train / validation / test pipelines for the prepared course data set.
+
+    Args:
+        data_dir: the prepared data set (default ``data/cats_and_dogs``).
+        image_size: side of the square images the model sees (64 in the original).
+        batch_size: images per batch (32 in the original).
+        validation_split: fraction of ``training_set`` held out (stratified, seeded).
+        seed: seed for the validation split and the shuffling.
+        train_per_class / test_per_class: use only the first N images of each class.
+        augment: a Keras layer (see ``models.build_original_augmentation``) applied to
+            training batches only.
+        cache: keep the decoded arrays in ``data/cache`` for the next run.
+    """
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    cache_dir = root.parent / "cache" if cache else None
+    train_files, train_labels = list_split_files(root, "training_set", train_per_class)
+    test_files, test_labels = list_split_files(root, "test_set", test_per_class)
+    x_all = decode_images(train_files, image_size, cache_dir)
+    x_test = decode_images(test_files, image_size, cache_dir)
+    train_idx, val_idx = split_train_validation(train_labels, validation_split, seed)
+    x_train, y_train = x_all[train_idx], train_labels[train_idx]
+    x_val, y_val = x_all[val_idx], train_labels[val_idx]
+    return CourseData(
+        train=to_dataset(x_train, y_train, batch_size, shuffle=True, augment=augment, seed=seed),
+        validation=to_dataset(x_val, y_val, batch_size),
+        test=to_dataset(x_test, test_labels, batch_size),
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=test_labels,
+        test_files=list(test_files),
+        image_size=image_size,
+        batch_size=batch_size,
+    )
