@@ -44,7 +44,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         test_per_class=args.test_per_class,
         progress=not args.no_progress,
     )
-    print(result.message)
+    if args.no_progress:  # with progress on, prepare_dataset has printed its summary
+        print(result.message)
     return 0
 
 

@@ -51,3 +51,7 @@ class ImageDecodeError(ImageError):
     def __init__(self, message: str, *, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
+
+
+class InputNotFoundError(CatdogError):
+    """A photo or folder given to ``catdog predict`` is missing, or a folder holds no images."""

@@ -1,0 +1,77 @@
+"""Metrics checked against hand-computed values and brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from catdog_utils import evaluation
+
+
+def test_confusion_matrix_and_metrics_by_hand() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1, 1])
+    p = np.array([0.1, 0.6, 0.4, 0.9, 0.8, 0.3, 0.7])
+    cm = evaluation.confusion_matrix(y, p >= 0.5)
+    assert cm.tolist() == [[2, 1], [1, 3]]  # rows: true cat, true dog
+    m = evaluation.binary_metrics(y, p)
+    assert m.accuracy == pytest.approx(5 / 7)
+    assert m.precision == pytest.approx(3 / 4)
+    assert m.recall == pytest.approx(3 / 4)
+    assert m.f1 == pytest.approx(3 / 4)
+    assert m.n == 7
+
+
+def test_roc_auc_matches_rank_statistic() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    p = np.round(np.clip(0.3 * y + 0.7 * rng.random(400), 0, 1), 2)  # with ties
+    fpr, tpr, thr = evaluation.roc_curve(y, p)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    pos, neg = p[y == 1], p[y == 0]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert evaluation.auc(fpr, tpr) == pytest.approx(pairs)
+
+
+def test_perfect_and_inverted_classifiers() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert evaluation.binary_metrics(y, np.array([0.1, 0.2, 0.8, 0.9])).auc == 1.0
+    assert evaluation.binary_metrics(y, np.array([0.9, 0.8, 0.2, 0.1])).auc == 0.0
+
+
+def test_best_f1_threshold_equals_brute_force() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.25 * y + 0.75 * rng.random(300), 0, 1)
+    threshold, f1 = evaluation.best_f1_threshold(y, p)
+    brute = max(evaluation.binary_metrics(y, p, t).f1 for t in np.unique(p))
+    assert f1 == pytest.approx(brute)
+    assert evaluation.binary_metrics(y, p, threshold).f1 == pytest.approx(f1)
+
+
+def test_most_confident_mistakes_are_wrong_and_sorted() -> None:
+    y = np.array([0, 1, 0, 1, 0, 1])
+    p = np.array([0.99, 0.02, 0.6, 0.45, 0.1, 0.9])
+    idx = evaluation.most_confident_mistakes(y, p, k=10)
+    assert idx.tolist() == [0, 1, 2, 3]  # |p - 0.5|: 0.49, 0.48, 0.10, 0.05
+
+
+def test_grad_cam_highlights_the_evidence() -> None:
+    import keras
+
+    # The dog score grows with the brightness the convolution sees; only the top-left
+    # quadrant of the image is bright, so the heatmap must sit there.
+    inputs = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(
+        2, 1, activation="relu", name="conv", kernel_initializer="ones", use_bias=False
+    )(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(conv)
+    out = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="ones")(pooled)
+    model = keras.Model(inputs, out)
+    image = np.zeros((16, 16, 3), "float32")
+    image[:8, :8] = 0.5
+    assert evaluation.last_conv_layer_name(model) == "conv"
+    cam = evaluation.grad_cam(model, image)
+    assert cam.shape == (16, 16)
+    assert cam.max() == pytest.approx(1.0)
+    assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6

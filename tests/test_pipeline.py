@@ -1,0 +1,86 @@
+"""The tf.data pipeline on real photos: split sizes, determinism, labels, caching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catdog_utils import config, models, pipeline
+from catdog_utils.errors import DataNotFoundError
+
+
+def test_full_course_split_arithmetic(shared_dataset: Path) -> None:
+    paths, labels = pipeline.list_split_files(shared_dataset, "training_set")
+    assert len(paths) == 8000 and labels.sum() == 4000
+    train_idx, val_idx = pipeline.split_train_validation(labels, config.VALIDATION_SPLIT, 1337)
+    assert (len(train_idx), len(val_idx)) == (6400, 1600)
+    assert labels[val_idx].sum() == 800  # stratified: 800 cats, 800 dogs
+    assert not set(train_idx) & set(val_idx)
+    again = pipeline.split_train_validation(labels, config.VALIDATION_SPLIT, 1337)
+    assert np.array_equal(again[1], val_idx)  # deterministic
+    other = pipeline.split_train_validation(labels, config.VALIDATION_SPLIT, 7)
+    assert not np.array_equal(other[1], val_idx)  # and the seed matters
+    test_paths, test_labels = pipeline.list_split_files(shared_dataset, "test_set")
+    assert len(test_paths) == 2000 and test_labels.sum() == 1000
+
+
+def test_files_in_natural_order_with_labels(shared_dataset: Path) -> None:
+    paths, labels = pipeline.list_split_files(shared_dataset, "training_set", per_class=12)
+    assert [p.name for p in paths[:3]] == ["cat.1.jpg", "cat.2.jpg", "cat.3.jpg"]
+    assert paths[11].name == "cat.12.jpg" and paths[12].name == "dog.1.jpg"
+    assert labels.tolist() == [0] * 12 + [1] * 12  # cats = 0, dogs = 1
+
+
+def test_load_course_data_small_subset(shared_dataset: Path, tmp_path: Path) -> None:
+    data = pipeline.load_course_data(
+        shared_dataset,
+        image_size=32,
+        batch_size=8,
+        train_per_class=20,
+        test_per_class=6,
+        augment=models.build_original_augmentation(1),
+        cache=False,
+    )
+    assert data.counts == {"train": 32, "validation": 8, "test": 12}
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape == (32, 32, 32, 3)
+    assert data.steps_per_epoch == 4
+    x, y = next(iter(data.train))
+    assert x.shape == (8, 32, 32, 3) and x.dtype.name == "float32" and y.shape == (8, 1)
+    assert float(np.min(x)) >= 0.0 and float(np.max(x)) <= 255.0
+    # validation and test batches are not augmented: they equal the stored arrays
+    xv, yv = next(iter(data.validation))
+    assert np.array_equal(xv.numpy(), data.x_val[:8].astype("float32"))
+    assert np.array_equal(yv.numpy()[:, 0], data.y_val[:8])
+    assert sorted(set(data.y_test.tolist())) == [0, 1]
+
+
+def test_training_batches_are_reshuffled_each_epoch(shared_dataset: Path) -> None:
+    paths, labels = pipeline.list_split_files(shared_dataset, "training_set", per_class=16)
+    images = pipeline.decode_images(paths, 16)
+    ds = pipeline.to_dataset(images, labels, batch_size=32, shuffle=True, seed=3)
+    first = next(iter(ds))[1].numpy().ravel()
+    second = next(iter(ds))[1].numpy().ravel()
+    assert sorted(first.tolist()) == sorted(labels.tolist())
+    assert not np.array_equal(first, second)
+
+
+def test_decode_cache_is_reused_and_matches(shared_dataset: Path, tmp_path: Path) -> None:
+    paths, _ = pipeline.list_split_files(shared_dataset, "test_set", per_class=5)
+    fresh = pipeline.decode_images(paths, 24, cache_dir=tmp_path)
+    cached_files = list(tmp_path.glob("*.npy"))
+    assert len(cached_files) == 1
+    again = pipeline.decode_images(paths, 24, cache_dir=tmp_path)
+    assert np.array_equal(fresh, again)
+    cached_files[0].write_bytes(b"garbage")  # a damaged cache is rebuilt, not trusted
+    assert np.array_equal(pipeline.decode_images(paths, 24, cache_dir=tmp_path), fresh)
+
+
+def test_missing_data_says_run_make_data(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="make data"):
+        pipeline.list_split_files(tmp_path / "nowhere", "training_set")
+    (tmp_path / "training_set" / "cats").mkdir(parents=True)
+    (tmp_path / "training_set" / "dogs").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="make data"):
+        pipeline.list_split_files(tmp_path, "training_set")
