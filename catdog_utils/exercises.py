@@ -1,0 +1,200 @@
+"""Self-checks for the notebooks' exercises.
+
+Each ``check_*`` function takes the learner's answer and returns a :class:`Feedback` that
+says clearly whether it is right and why (it displays as one line in a notebook).  An
+answer left as ``None`` is "not answered yet", never an error, so a notebook with open
+exercises still runs from top to bottom.  Worked solutions are in ``notebooks/solutions/``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on one answer: ``status`` is ``right``, ``wrong`` or ``open``."""
+
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the answer is right."""
+        return self.status == "right"
+
+    def __str__(self) -> str:
+        mark = {"right": "✅ Right", "wrong": "❌ Not yet", "open": "📝 Not answered yet"}
+        return f"{mark[self.status]}: {self.message}"
+
+    __repr__ = __str__
+
+
+def _open(hint: str) -> Feedback:
+    return Feedback("open", f"replace None with your answer. Hint: {hint}")
+
+
+def _number(answer: object, expected: float, why: str, hint: str, rel: float = 0.0) -> Feedback:
+    if answer is None:
+        return _open(hint)
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected a number, got {answer!r}. Hint: {hint}")
+    if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
+        return Feedback("right", why)
+    shown = f"{int(value):,}" if value.is_integer() else f"{value:.4g}"
+    return Feedback("wrong", f"{shown} is not it. Hint: {hint}")
+
+
+# --- 01 · data exploration -------------------------------------------------------------
+
+
+def image_bytes(size: int, channels: int = 3, count: int = 1) -> int:
+    """Bytes taken by ``count`` decoded ``size`` x ``size`` uint8 images."""
+    return size * size * channels * count
+
+
+def check_dataset_bytes(answer: object, size: int = 128, count: int = 8000) -> Feedback:
+    """Exercise 01.1: memory for ``count`` decoded ``size``-pixel RGB images (uint8)."""
+    expected = image_bytes(size, count=count)
+    return _number(
+        answer,
+        expected,
+        f"{count} x {size} x {size} x 3 bytes = {expected:,} bytes "
+        f"({expected / 2**20:.0f} MiB): small enough to keep in memory.",
+        "one byte per colour channel per pixel; multiply height x width x channels x images.",
+    )
+
+
+def check_dog_fraction(answer: object, labels: Sequence[int]) -> Feedback:
+    """Exercise 01.2: the fraction of dogs in a label array (a balanced set gives 0.5)."""
+    expected = float(np.mean(np.asarray(labels)))
+    return _number(
+        answer,
+        expected,
+        f"dogs are {expected:.3f} of the images, so always answering 'dog' scores "
+        f"{max(expected, 1 - expected):.1%}: the accuracy any model must beat.",
+        "labels are 0 for cats and 1 for dogs, so their mean is the fraction of dogs.",
+        rel=1e-3,
+    )
+
+
+# --- 02 · building the CNN -------------------------------------------------------------
+
+
+def baseline_param_count(filters: int = 32, image_size: int = 64, dense: int = 128) -> int:
+    """Parameters of the original CNN with ``filters`` per convolution, worked out by hand."""
+    conv1 = 3 * 3 * 3 * filters + filters
+    conv2 = 3 * 3 * filters * filters + filters
+    side = ((image_size - 2) // 2 - 2) // 2
+    dense_params = side * side * filters * dense + dense
+    return conv1 + conv2 + dense_params + dense + 1
+
+
+def check_param_count(answer: object, filters: int = 64, image_size: int = 64) -> Feedback:
+    """Exercise 02.1: the parameter count with ``filters`` filters in both convolutions."""
+    expected = baseline_param_count(filters, image_size)
+    return _number(
+        answer,
+        expected,
+        f"{expected:,} parameters: the Dense layer grows with the number of filters "
+        "because it sees every value of the flattened feature maps.",
+        "a 3x3 convolution has 3*3*in_channels*filters weights + filters biases; the "
+        "flattened map after the second pooling is 14 x 14 x filters at 64x64.",
+    )
+
+
+def check_flatten_size(answer: object, image_size: int = 128, filters: int = 32) -> Feedback:
+    """Exercise 02.2: the length of the Flatten output for a given input size."""
+    side = ((image_size - 2) // 2 - 2) // 2
+    expected = side * side * filters
+    return _number(
+        answer,
+        expected,
+        f"{image_size} -> {image_size - 2} (conv) -> {(image_size - 2) // 2} (pool) -> "
+        f"{(image_size - 2) // 2 - 2} (conv) -> {side} (pool); {side} x {side} x {filters} "
+        f"= {expected:,}.",
+        "a 3x3 convolution without padding removes 2 pixels; a 2x2 pooling halves (rounding down).",
+    )
+
+
+# --- 03 · training ---------------------------------------------------------------------
+
+
+def check_steps_per_epoch(answer: object, n_images: int = 6400, batch_size: int = 64) -> Feedback:
+    """Exercise 03.1: batches per epoch for ``n_images`` and ``batch_size``."""
+    expected = math.ceil(n_images / batch_size)
+    return _number(
+        answer,
+        expected,
+        f"ceil({n_images} / {batch_size}) = {expected} weight updates per epoch.",
+        "one step = one batch; the last batch may be smaller.",
+    )
+
+
+def check_has_dropout(model: keras.Model | None, rate: float | None = None) -> Feedback:
+    """Exercise 03.2: a model with a Dropout layer between Flatten and the output."""
+    if model is None:
+        return _open("build the baseline again with keras.layers.Dropout(0.5) after Dense(128).")
+    names = [type(layer).__name__ for layer in model.layers]
+    if "Dropout" not in names:
+        return Feedback("wrong", f"no Dropout layer among {names}.")
+    drop = next(layer for layer in model.layers if type(layer).__name__ == "Dropout")
+    if rate is not None and not math.isclose(drop.rate, rate):
+        return Feedback("wrong", f"Dropout rate is {drop.rate}, the exercise asks for {rate}.")
+    if names.index("Dropout") < names.index("Flatten"):
+        return Feedback("wrong", "put Dropout after Flatten (on the Dense layer's inputs).")
+    return Feedback(
+        "right",
+        f"Dropout({drop.rate}) adds no parameters ({model.count_params():,} in all); it "
+        "silences random units during training only, which fights overfitting.",
+    )
+
+
+# --- 04 · evaluation -------------------------------------------------------------------
+
+
+def check_precision(answer: object, cm: Sequence[Sequence[int]]) -> Feedback:
+    """Exercise 04.1: precision for "dog" from a 2x2 confusion matrix (rows true)."""
+    (_, fp), (_, tp) = np.asarray(cm)
+    expected = tp / (tp + fp) if tp + fp else 0.0
+    return _number(
+        answer,
+        expected,
+        f"precision = TP / (TP + FP) = {tp} / ({tp} + {fp}) = {expected:.4f}: of the photos "
+        "called dog, this fraction were dogs.",
+        "the second column holds everything predicted 'dog'; the true dogs are in the second row.",
+        rel=1e-3,
+    )
+
+
+def check_best_threshold(answer: object, y_true: np.ndarray, probs: np.ndarray) -> Feedback:
+    """Exercise 04.2: the threshold that maximises F1 on the given (validation) data."""
+    from .evaluation import best_f1_threshold, binary_metrics
+
+    threshold, best = best_f1_threshold(y_true, probs)
+    if answer is None:
+        return _open("try many thresholds (np.linspace(0.05, 0.95, 91)) and keep the best F1.")
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
+    f1 = binary_metrics(y_true, probs, value).f1
+    if f1 >= best - 0.005:
+        return Feedback(
+            "right",
+            f"F1 {f1:.4f} at {value:.3f} (the best is {best:.4f} at {threshold:.3f}); chosen on "
+            "validation data, so the test set stays an honest judge.",
+        )
+    return Feedback(
+        "wrong", f"F1 at {value:.3f} is {f1:.4f}; a better threshold reaches {best:.4f}."
+    )

@@ -1,0 +1,60 @@
+"""Exercise self-checks: right, wrong and unanswered answers each get a clear verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from catdog_utils import exercises, models
+
+
+def test_hand_count_matches_keras() -> None:
+    assert exercises.baseline_param_count() == 813_217
+    for size in (64, 96, 128):
+        model = models.build_baseline_cnn(size, compile_model=False)
+        assert exercises.baseline_param_count(32, size) == model.count_params()
+
+
+@pytest.mark.parametrize(
+    ("check", "right", "wrong"),
+    [
+        (exercises.check_dataset_bytes, 8000 * 128 * 128 * 3, 8000 * 128 * 128),
+        (exercises.check_param_count, exercises.baseline_param_count(64), 813_217),
+        (exercises.check_flatten_size, 30 * 30 * 32, 31 * 31 * 32),
+        (exercises.check_steps_per_epoch, 100, 200),
+    ],
+    ids=["bytes", "params", "flatten", "steps"],
+)
+def test_numeric_checks(check, right, wrong) -> None:  # noqa: ANN001 - parametrized callables
+    assert check(right).ok
+    assert check(wrong).status == "wrong" and "Hint" in str(check(wrong))
+    assert check(None).status == "open"
+    assert check("a lot").status == "wrong"
+
+
+def test_dropout_check() -> None:
+    import keras
+
+    base = models.build_baseline_cnn(compile_model=False)
+    assert exercises.check_has_dropout(None).status == "open"
+    assert exercises.check_has_dropout(base).status == "wrong"
+    x = base.get_layer("dense").output
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(keras.layers.Dropout(0.5)(x))
+    with_dropout = keras.Model(base.inputs, out)
+    assert exercises.check_has_dropout(with_dropout, rate=0.5).ok
+    assert exercises.check_has_dropout(with_dropout, rate=0.3).status == "wrong"
+
+
+def test_threshold_and_precision_checks() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = np.clip(0.3 * y + 0.7 * rng.random(200), 0, 1)
+    from catdog_utils.evaluation import best_f1_threshold
+
+    best, _ = best_f1_threshold(y, p)
+    assert exercises.check_best_threshold(best, y, p).ok
+    assert exercises.check_best_threshold(0.99, y, p).status == "wrong"
+    cm = [[40, 10], [5, 45]]
+    assert exercises.check_precision(45 / 55, cm).ok
+    assert not exercises.check_precision(45 / 50, cm).ok
+    assert exercises.check_dog_fraction(0.5, [0, 1, 0, 1]).ok
