@@ -46,7 +46,7 @@ run-notebooks: setup data
 	for nb in $(NOTEBOOKS); do \
 	  start=$$(date +%s); \
 	  CATDOG_PROFILE=$(PROFILE) $(VENV)/bin/papermill --cwd notebooks --log-level WARNING \
-	    -p PROFILE $(PROFILE) "$$nb" "$(NB_OUT)/$$(basename $$nb)"; \
+	    "$$nb" "$(NB_OUT)/$$(basename $$nb)"; \
 	  secs=$$(( $$(date +%s) - start )); total=$$((total + secs)); \
 	  printf '%-40s %5d s\n' "$$(basename $$nb)" "$$secs" | tee -a build/timings-$(PROFILE).txt; \
 	done; \

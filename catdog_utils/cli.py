@@ -15,22 +15,106 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from . import config
-from .errors import CatdogError
+from .errors import CatdogError, DestinationError, ModelLoadError
 
 EXIT_USER_ERROR = 2
 
 
 def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter out of a command-line tool's output."""
+    """Import TensorFlow without its C++ start-up chatter on standard error.
+
+    ``TF_CPP_MIN_LOG_LEVEL=2`` hides TensorFlow's INFO lines, but TensorFlow 2.21 writes a
+    few (the oneDNN notice, absl's "before InitializeLog" warning) straight to file
+    descriptor 2 before that setting applies.  They are silenced for the import only, so a
+    learner's error stays one line; an import that fails still raises normally.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _default_model(profile: str, name: str = "baseline") -> Path:
     return config.models_dir(profile) / f"{name}.keras"
+
+
+def _model_path(given: str | None, profile: str) -> Path:
+    """``--model`` if given, else the profile's baseline model.
+
+    When the profile has no model but another profile does (trained with ``--profile
+    class``, say), the error names that one instead of suggesting to train again.
+    """
+    if given:
+        return Path(given)
+    path = _default_model(profile)
+    if not path.exists():
+        for other in sorted(config.PROFILES):
+            if other != profile and _default_model(other).is_file():
+                raise ModelLoadError(
+                    f"No model at {path}, but there is one at {_default_model(other)}: add "
+                    f"--profile {other} (or --model PATH)"
+                )
+    return path
+
+
+def _check_threshold(threshold: float) -> None:
+    """CatdogError unless ``threshold`` lies strictly between 0 and 1."""
+    if not 0.0 < threshold < 1.0:  # also false for NaN
+        raise CatdogError(
+            f"--threshold must be between 0 and 1, got {threshold} (for example --threshold 0.5)"
+        )
+
+
+def _check_model_out(path: Path) -> None:
+    """Check, before any training, that a model can be saved at ``path``."""
+    if path.suffix != ".keras":
+        raise CatdogError(
+            f"--out {path}: model files must end in .keras (for example --out my_model.keras)"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestinationError(
+            f"Cannot create the folder {path.parent} for --out ({exc.strerror or exc}): "
+            "choose a writable place, e.g. --out models/my_model.keras"
+        ) from None
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``catdog: error: ...`` and how to get help, then exit with code 2."""
+        self.exit(EXIT_USER_ERROR, f"catdog: error: {message} (see `{self.prog} --help`)\n")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -51,17 +135,21 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the baseline or the improved model with the notebooks' code."""
+    from . import data
+
+    profile = config.get_profile(args.profile, epochs=args.epochs)
+    data_dir = data.require_dataset(args.data_dir)  # before the slow TensorFlow import
+    out = Path(args.out) if args.out else _default_model(profile.name, args.model)
+    _check_model_out(out)
     _quiet_tensorflow()
     import keras
 
-    from . import data, models, pipeline, training
+    from . import models, pipeline, training
 
-    profile = config.get_profile(args.profile, epochs=args.epochs)
     keras.utils.set_random_seed(args.seed)
     improved = args.model == "improved"
     image_size = args.image_size or (128 if improved else config.IMAGE_SIZE)
     epochs = args.epochs or (profile.improved_epochs if improved else profile.epochs)
-    data_dir = data.require_dataset(args.data_dir)
     course = pipeline.load_course_data(
         data_dir,
         image_size=image_size,
@@ -75,7 +163,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             else models.build_original_augmentation(args.seed)
         ),
     )
-    out = Path(args.out) if args.out else _default_model(profile.name, args.model)
     print(f"Training the {args.model} model: {course.counts}, {image_size}px, {epochs} epochs")
     if improved:
         result = training.train_improved(course, epochs, out)
@@ -91,15 +178,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print test-set metrics of a saved model."""
-    _quiet_tensorflow()
-    from . import data, evaluation, pipeline, predict
+    from . import data
 
+    _check_threshold(args.threshold)
     profile = config.get_profile(args.profile)
-    model_path = Path(args.model) if args.model else _default_model(profile.name)
+    data_dir = data.require_dataset(args.data_dir)  # data first: the course's order
+    _quiet_tensorflow()
+    from . import evaluation, pipeline, predict
+
+    model_path = _model_path(args.model, profile.name)
     model = predict.load_model(model_path)
-    size = predict.model_image_size(model)
+    size, width = predict.model_image_size(model)  # (height, width)
+    if size != width:
+        raise ModelLoadError(
+            f"{model_path} takes {size}x{width} images; the course's test images are square: "
+            "evaluate a model trained with `catdog train`"
+        )
     course = pipeline.load_course_data(
-        data.require_dataset(args.data_dir),
+        data_dir,
         image_size=size,
         train_per_class=profile.train_per_class,
         test_per_class=profile.test_per_class,
@@ -120,14 +216,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify photos and folders of photos."""
-    _quiet_tensorflow()
     from . import predict
 
-    if not 0.0 < args.threshold < 1.0:
-        raise CatdogError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    model_path = Path(args.model) if args.model else _default_model(args.profile)
+    _check_threshold(args.threshold)
+    files = predict.expand_inputs(args.paths, recursive=args.recursive)  # before the model
+    _quiet_tensorflow()
+    model_path = _model_path(args.model, args.profile)
     model = predict.load_model(model_path)
-    files = predict.expand_inputs(args.paths, recursive=args.recursive)
     results = predict.predict_images(model, files, threshold=args.threshold)
     failed = 0
     for result in results:
@@ -157,7 +252,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``catdog`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="catdog", description="The catdog course's tools: data, training, prediction."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="URL, zip file or folder (default: $CATDOG_DATA_SOURCE, else Microsoft's zip)",
     )
     p.add_argument("--dest", default=None, help="output folder (default: data/cats_and_dogs)")
-    p.add_argument("--train-per-class", type=int, default=config.TRAIN_PER_CLASS)
-    p.add_argument("--test-per-class", type=int, default=config.TEST_PER_CLASS)
+    p.add_argument("--train-per-class", type=_at_least(1), default=config.TRAIN_PER_CLASS)
+    p.add_argument("--test-per-class", type=_at_least(1), default=config.TEST_PER_CLASS)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_data)
 
@@ -180,9 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model with the notebooks' code")
     p.add_argument("--model", choices=["baseline", "improved"], default="baseline")
-    p.add_argument("--epochs", type=int, default=None, help="default: the profile's")
-    p.add_argument("--image-size", type=int, default=None, help="default: 64 / 128")
-    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--epochs", type=_at_least(1), default=None, help="default: the profile's")
+    p.add_argument("--image-size", type=_at_least(32), default=None, help="default: 64 / 128")
+    p.add_argument("--batch-size", type=_at_least(1), default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
     p.add_argument("--out", default=None, help="default: models/<profile>/<model>.keras")
     common(p)
@@ -212,16 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_pillow() -> None:
+    """Drop Pillow's DecompressionBombWarning (images over ~89 Mpx) from the output.
+
+    :mod:`catdog_utils.images` refuses such images anyway (``config.MAX_IMAGE_PIXELS``) and
+    says so on the file's own line; the warning would only add two lines of noise.
+    """
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``catdog`` command; returns the exit code (2 for a learner's error)."""
     args = build_parser().parse_args(argv)
+    _quiet_pillow()
     try:
         return int(args.func(args) or 0)
     except CatdogError as err:
         print(f"catdog: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("catdog: interrupted", file=sys.stderr)
+        print("catdog: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
 
 

@@ -53,6 +53,7 @@ class Profile:
         epochs: epochs for the original (baseline) model.
         improved_epochs: epochs for the improved model in notebook 05.
         experiment_epochs: epochs for each comparison experiment in notebook 05.
+        improved_budget_minutes: wall-clock budget for training notebook 05's final model.
         description: one line for the README and the notebooks.
     """
 
@@ -62,6 +63,7 @@ class Profile:
     epochs: int
     improved_epochs: int
     experiment_epochs: int
+    improved_budget_minutes: float
     description: str
 
 
@@ -73,6 +75,7 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         improved_epochs=2,
         experiment_epochs=1,
+        improved_budget_minutes=1.0,
         description="smoke test for CI: 320 training and 100 test images, 1-2 epochs",
     ),
     "class": Profile(
@@ -82,6 +85,7 @@ PROFILES: dict[str, Profile] = {
         epochs=10,
         improved_epochs=12,
         experiment_epochs=3,
+        improved_budget_minutes=10.0,
         description="a class period: half the training images, 10 epochs, full test set",
     ),
     "full": Profile(
@@ -89,8 +93,9 @@ PROFILES: dict[str, Profile] = {
         train_per_class=None,
         test_per_class=None,
         epochs=BASELINE_EPOCHS,
-        improved_epochs=60,
-        experiment_epochs=8,
+        improved_epochs=80,
+        experiment_epochs=6,
+        improved_budget_minutes=45.0,
         description="the original settings: 8000 training images, 25 epochs",
     ),
 }
@@ -104,7 +109,8 @@ def get_profile(name: str | None = None, **overrides: object) -> Profile:
     profile's choice".
 
     Raises:
-        ValueError: for an unknown profile name or field.
+        CatdogError: for an unknown profile name (the message lists the known ones).
+        ValueError: for an unknown field.
     """
     from .errors import CatdogError
 

@@ -362,7 +362,7 @@ def download(
             cut off, or the result has the wrong size or checksum.
         DestinationError: the download folder cannot be written or lacks space.
     """
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     dest_file = Path(dest_file)
     part = dest_file.with_name(dest_file.name + ".part")
@@ -1266,7 +1266,7 @@ def _build(
     settings: dict[str, Any],
 ) -> PrepareResult:
     """Decode, select and write the data set into the empty folder ``built``."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     tf = _import_tensorflow()  # once, before the worker threads start
     staging = built / ".staging"

@@ -98,10 +98,50 @@ def build_baseline_cnn(
     return model
 
 
+def build_deeper_cnn(
+    image_size: int = 64,
+    widths: tuple[int, ...] = (32, 64, 128),
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+    learning_rate: float = 1e-3,
+    compile_model: bool = True,
+) -> keras.Model:
+    """The original CNN's idea, one step further: more blocks, batch norm, dropout.
+
+    Each block is Conv2D(3x3, same padding) -> [BatchNorm] -> ReLU -> MaxPool(2); then
+    global average pooling (instead of Flatten, which held 99 % of the original's
+    parameters), optional dropout and one sigmoid unit.  Compiled with Adam like the
+    original unless ``compile_model`` is false.  Used for notebook 05's experiments.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for i, width in enumerate(widths, start=1):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
+    model = keras.Model(inputs, outputs, name="deeper_cnn")
+    if compile_model:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model
+
+
 def build_improved_cnn(
     image_size: int = 128,
-    widths: tuple[int, ...] = (64, 128, 256),
-    head_width: int = 384,
+    widths: tuple[int, ...] = (64, 128, 256, 512),
+    head_width: int = 512,
     dropout: float = 0.3,
     stem_width: int = 32,
 ) -> keras.Model:
