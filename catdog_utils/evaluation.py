@@ -159,8 +159,8 @@ def grad_cam(model: keras.Model, image: np.ndarray, layer_name: str | None = Non
     """Grad-CAM heatmap (values 0-1, the image's height x width) for one image.
 
     It shows which regions pushed the prediction *towards the predicted class*: the
-    gradient of the predicted class's score (dog probability, or 1 - it for a cat) with
-    respect to the chosen convolution layer's feature maps, averaged per channel, weights
+    gradient of the predicted class's score (the logit before the sigmoid, negated for a
+    cat) with respect to the chosen convolution layer's feature maps, averaged per channel, weights
     those maps (Selvaraju et al., 2017).
 
     Args:
@@ -172,12 +172,24 @@ def grad_cam(model: keras.Model, image: np.ndarray, layer_name: str | None = Non
     import tensorflow as tf
 
     layer_name = layer_name or last_conv_layer_name(model)
-    grad_model = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+    head = model.layers[-1]
+    # Differentiate the score *before* the sigmoid (the logit): a probability that rounds to
+    # exactly 1.0 has a zero gradient and would give a blank heatmap.
+    use_logit = (
+        isinstance(head, keras.layers.Dense) and head.activation is keras.activations.sigmoid
+    )
+    outputs = [model.get_layer(layer_name).output, head.input if use_logit else model.output]
+    grad_model = keras.Model(model.inputs, outputs)
     x = tf.convert_to_tensor(image[None].astype("float32"))
     with tf.GradientTape() as tape:
-        maps, prob = grad_model(x, training=False)
-        prob = tf.cast(prob[:, 0], tf.float32)
-        score = tf.where(prob >= 0.5, prob, 1.0 - prob)
+        maps, out = grad_model(x, training=False)
+        if use_logit:
+            kernel, bias = (tf.cast(w, tf.float32) for w in head.weights[:2])
+            logit = (tf.cast(out, tf.float32) @ kernel + bias)[:, 0]
+        else:
+            prob = tf.clip_by_value(tf.cast(out[:, 0], tf.float32), 1e-7, 1 - 1e-7)
+            logit = tf.math.log(prob) - tf.math.log1p(-prob)
+        score = tf.where(logit >= 0, logit, -logit)  # towards the predicted class
     grads = tape.gradient(score, maps)
     weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2))
     cam = tf.nn.relu(tf.reduce_sum(tf.cast(maps, tf.float32) * weights[:, None, None, :], -1))

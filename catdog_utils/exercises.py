@@ -88,6 +88,46 @@ def check_dog_fraction(answer: object, labels: Sequence[int]) -> Feedback:
     )
 
 
+def check_smallest_photo(
+    answer: object, widths: Sequence[int], heights: Sequence[int], image_size: int = 64
+) -> Feedback:
+    """Exercise 01.3: ``(width, height)`` of the photo with the fewest pixels."""
+    w = np.asarray(widths, dtype=int)
+    h = np.asarray(heights, dtype=int)
+    smallest = int(np.argmin(w * h))
+    least = int(w[smallest] * h[smallest])
+    if answer is None:
+        return _open("multiply widths by heights and look for the smallest product (np.argmin).")
+    try:
+        if isinstance(answer, str | bytes):
+            raise TypeError
+        aw, ah = (int(v) for v in answer)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected (width, height), two numbers, got {answer!r}.")
+    if aw * ah == least and np.any((w == aw) & (h == ah)):
+        target = image_size * image_size
+        if least < target:
+            effect = (
+                f"only {least / target:.0%} of the {target:,} pixels the network gets are "
+                "real, the rest is made up by interpolation: it sees a blurred photo"
+            )
+        else:
+            effect = f"it still has more than the {target:,} pixels the network gets"
+        return Feedback(
+            "right",
+            f"{aw} x {ah} = {least:,} pixels. At {image_size} x {image_size} its width is "
+            f"scaled by {image_size / aw:.2f} and its height by {image_size / ah:.2f}, so the "
+            f"animal is also distorted; {effect}.",
+        )
+    if np.any((w == ah) & (h == aw)) and ah * aw == least and not np.any((w == aw) & (h == ah)):
+        return Feedback("wrong", "width and height are swapped: give (width, height).")
+    return Feedback(
+        "wrong",
+        f"{aw} x {ah} = {aw * ah:,} pixels is not the smallest. Hint: compare pixel counts "
+        "(width x height), not one side.",
+    )
+
+
 # --- 02 · building the CNN -------------------------------------------------------------
 
 
@@ -124,6 +164,32 @@ def check_flatten_size(answer: object, image_size: int = 128, filters: int = 32)
         f"{(image_size - 2) // 2 - 2} (conv) -> {side} (pool); {side} x {side} x {filters} "
         f"= {expected:,}.",
         "a 3x3 convolution without padding removes 2 pixels; a 2x2 pooling halves (rounding down).",
+    )
+
+
+def check_largest_layer(answer: object, model: keras.Model) -> Feedback:
+    """Exercise 02.3: the name of the layer that holds the most parameters."""
+    counts = {layer.name: layer.count_params() for layer in model.layers}
+    total = sum(counts.values())
+    biggest = max(counts, key=lambda name: counts[name])
+    if answer is None:
+        return _open("look at the 'parameters' column of the layer table, or count_params().")
+    name = str(answer).strip()
+    if name.lower() == biggest.lower():
+        return Feedback(
+            "right",
+            f"{biggest!r} holds {counts[biggest]:,} of {total:,} parameters "
+            f"({counts[biggest] / total:.1%}): after Flatten every input number has its own "
+            "weight to every unit, so this layer grows with the image size.",
+        )
+    if name not in counts:
+        return Feedback(
+            "wrong", f"{name!r} is not a layer of this model; its layers are {list(counts)}."
+        )
+    return Feedback(
+        "wrong",
+        f"{name!r} has {counts[name]:,} parameters ({counts[name] / total:.1%}); another "
+        "layer has far more.",
     )
 
 
@@ -197,4 +263,48 @@ def check_best_threshold(answer: object, y_true: np.ndarray, probs: np.ndarray) 
         )
     return Feedback(
         "wrong", f"F1 at {value:.3f} is {f1:.4f}; a better threshold reaches {best:.4f}."
+    )
+
+
+# --- 05 · improving the model ----------------------------------------------------------
+
+
+def separable_conv_params(in_channels: int, out_channels: int, kernel: int = 3) -> int:
+    """Weights of a bias-free ``SeparableConv2D``: depthwise + pointwise."""
+    return kernel * kernel * in_channels + in_channels * out_channels
+
+
+def check_separable_params(
+    answer: object, in_channels: int = 128, out_channels: int = 256
+) -> Feedback:
+    """Exercise 05.1: weights of a bias-free 3x3 separable convolution."""
+    expected = separable_conv_params(in_channels, out_channels)
+    full = 9 * in_channels * out_channels
+    return _number(
+        answer,
+        expected,
+        f"9 x {in_channels} (one 3x3 filter per input channel) + {in_channels} x "
+        f"{out_channels} (the 1x1 mix) = {expected:,}, against {full:,} for a full 3x3 "
+        f"Conv2D: {full / expected:.1f}x fewer weights and multiplications.",
+        "a separable convolution is a 3x3 depthwise filter per input channel, then a 1x1 "
+        "convolution from in_channels to out_channels.",
+    )
+
+
+def check_smallest_gap(answer: object, rows: Sequence[dict]) -> Feedback:
+    """Exercise 05.2: the experiment whose train and validation accuracy are closest."""
+    gaps = {r["experiment"]: r["train acc"] - r["val acc"] for r in rows}
+    best = min(gaps, key=lambda name: abs(gaps[name]))
+    if answer is None:
+        return _open("compute train acc - val acc for every row of the table.")
+    if str(answer).strip() == best:
+        return Feedback(
+            "right",
+            f"{best!r}: train - val = {gaps[best]:+.3f}. A small gap means the model does as "
+            "well on new photos as on its training photos: it is not overfitting.",
+        )
+    if answer not in gaps:
+        return Feedback("wrong", f"{answer!r} is not an experiment name; copy one from the table.")
+    return Feedback(
+        "wrong", f"{answer!r} has a gap of {gaps[answer]:+.3f}; another row's is smaller."
     )

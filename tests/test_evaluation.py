@@ -75,3 +75,22 @@ def test_grad_cam_highlights_the_evidence() -> None:
     assert cam.shape == (16, 16)
     assert cam.max() == pytest.approx(1.0)
     assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6
+
+
+def test_grad_cam_is_not_blank_when_the_model_is_certain() -> None:
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(
+        2, 1, activation="relu", name="conv", kernel_initializer="ones", use_bias=False
+    )(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(conv)
+    out = keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(1000.0)
+    )(pooled)
+    model = keras.Model(inputs, out)
+    image = np.zeros((16, 16, 3), "float32")
+    image[:8, :8] = 0.5
+    assert float(model(image[None])[0, 0]) == 1.0  # saturated: d(prob)/d(x) is exactly 0
+    cam = evaluation.grad_cam(model, image)
+    assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6
