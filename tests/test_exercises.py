@@ -58,3 +58,30 @@ def test_threshold_and_precision_checks() -> None:
     assert exercises.check_precision(45 / 55, cm).ok
     assert not exercises.check_precision(45 / 50, cm).ok
     assert exercises.check_dog_fraction(0.5, [0, 1, 0, 1]).ok
+
+
+def test_smallest_photo_check() -> None:
+    widths, heights = [500, 60, 57, 120], [374, 39, 50, 33]  # 57 and 33 are not the smallest
+    check = exercises.check_smallest_photo
+    assert check(None, widths, heights).status == "open"
+    right = check((60, 39), widths, heights)
+    assert right.ok and "2,340 pixels" in right.message and "made up" in right.message
+    assert check([60, 39], widths, heights).ok  # any pair of numbers will do
+    assert "swapped" in check((39, 60), widths, heights).message
+    assert check((57, 50), widths, heights).status == "wrong"
+    assert check((120, 33), widths, heights).status == "wrong"
+    assert check("60x39", widths, heights).status == "wrong"
+    assert check(60, widths, heights).status == "wrong"
+    big = check((80, 119), [80, 500], [119, 374])
+    assert big.ok and "more than the 4,096" in big.message
+
+
+def test_largest_layer_check() -> None:
+    model = models.build_baseline_cnn(compile_model=False)
+    check = exercises.check_largest_layer
+    assert check(None, model).status == "open"
+    right = check("dense", model)
+    assert right.ok and "802,944" in right.message and "98.7%" in right.message
+    assert check(" Dense ", model).ok
+    assert check("conv2", model).status == "wrong"
+    assert "not a layer" in check("flatten_1", model).message
