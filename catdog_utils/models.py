@@ -25,15 +25,25 @@ ORIGINAL_SHEAR_DEGREES = 0.2
 ORIGINAL_ZOOM = 0.2
 
 
-def build_original_augmentation(seed: int | None = None) -> keras.Sequential:
+def build_original_augmentation(seed: int | None = None, fused: bool = True) -> keras.Sequential:
     """The original augmentation (shear 0.2 deg, zoom 0.2, horizontal flip) as Keras layers.
 
-    ``fill_mode="nearest"`` matches ``ImageDataGenerator``'s default.
+    ``fused=False`` gives the readable version: ``RandomShear``, ``RandomZoom`` and
+    ``RandomFlip``, one after the other.  Each of them resamples the whole batch, and on a
+    2-core CPU that work competes with training, so the default (``fused=True``) composes
+    the three into one affine transform per image (:func:`shear_zoom_flip_layer`): the same
+    random distribution, one resampling.  ``fill_mode="nearest"`` matches
+    ``ImageDataGenerator``'s default.
     """
     import keras
     from keras import layers
 
     shear = math.tan(math.radians(ORIGINAL_SHEAR_DEGREES))
+    if fused:
+        return keras.Sequential(
+            [shear_zoom_flip_layer(shear, ORIGINAL_ZOOM, flip=True, seed=seed)],
+            name="original_augmentation",
+        )
     return keras.Sequential(
         [
             layers.RandomShear(x_factor=shear, fill_mode="nearest", seed=seed),
@@ -47,6 +57,67 @@ def build_original_augmentation(seed: int | None = None) -> keras.Sequential:
         ],
         name="original_augmentation",
     )
+
+
+def shear_zoom_flip_layer(
+    shear: float, zoom: float, flip: bool = True, seed: int | None = None
+) -> keras.layers.Layer:
+    """One layer doing ``ImageDataGenerator``'s shear, zoom and flip in one resampling.
+
+    Per image: a shear ``s ~ U(-shear, shear)`` along x, zooms ``zx, zy ~ U(1 - zoom,
+    1 + zoom)`` drawn independently (as ``ImageDataGenerator`` does), and a left-right flip
+    with probability 1/2, composed into one affine matrix about the image centre and
+    applied with bilinear interpolation (edges filled with the nearest pixel).  Output
+    pixel ``(x, y)`` samples the input at
+    ``x_in = zx * (f * (x - cx) + s * (y - cy)) + cx`` and ``y_in = zy * (y - cy) + cy``.
+    Active only with ``training=True``; meant for ``tf.data`` pipelines (it is not saved
+    inside models).
+    """
+    import keras
+    import tensorflow as tf
+
+    class ShearZoomFlip(keras.layers.Layer):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(name="shear_zoom_flip", **kwargs)
+            self._rng = (
+                tf.random.Generator.from_seed(seed)
+                if seed is not None
+                else tf.random.Generator.from_non_deterministic_state()
+            )
+
+        def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+            if not training:
+                return images
+            images = tf.convert_to_tensor(images)
+            dtype = images.dtype
+            shape = tf.shape(images)
+            h = tf.cast(shape[1], tf.float32)
+            w = tf.cast(shape[2], tf.float32)
+            r = self._rng.uniform((shape[0], 4))
+            s = (2.0 * r[:, 0] - 1.0) * shear
+            zx = 1.0 + (2.0 * r[:, 1] - 1.0) * zoom
+            zy = 1.0 + (2.0 * r[:, 2] - 1.0) * zoom
+            f = tf.where(r[:, 3] < 0.5, -1.0, 1.0) if flip else tf.ones_like(s)
+            cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+            a0, a1 = zx * f, zx * s
+            zeros = tf.zeros_like(s)
+            transforms = tf.stack(
+                [a0, a1, cx - a0 * cx - a1 * cy, zeros, zy, cy - zy * cy, zeros, zeros], axis=1
+            )
+            out = tf.raw_ops.ImageProjectiveTransformV3(
+                images=tf.cast(images, tf.float32),
+                transforms=transforms,
+                output_shape=shape[1:3],
+                fill_value=0.0,
+                interpolation="BILINEAR",
+                fill_mode="NEAREST",
+            )
+            return tf.cast(out, dtype)
+
+        def compute_output_shape(self, input_shape: tuple) -> tuple:
+            return input_shape
+
+    return ShearZoomFlip()
 
 
 def build_strong_augmentation(seed: int | None = None) -> keras.Sequential:

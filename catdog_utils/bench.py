@@ -1,0 +1,677 @@
+"""Side-by-side benchmark of the input pipelines and the compute floor (``make bench``).
+
+In one process, on the original model (:func:`models.build_baseline_cnn`, 64x64, batch 32)
+and the same images, :func:`run_benchmark` measures the seconds per training epoch of
+
+1. the original course's ``ImageDataGenerator.flow_from_directory`` pipeline, which opens,
+   decodes, resizes and augments every JPEG again in every epoch;
+2. the course pipeline (:mod:`catdog_utils.pipeline`): every image decoded once, then
+   shuffled, batched, augmented with Keras layers on the fly and prefetched; the one-off
+   decoding time is reported separately;
+3. the compute floor: the same model trained on the same images already in memory as
+   float32 tensors, with no augmentation, so the input pipeline costs (almost) nothing.
+
+Each figure is the median of the timed epochs that follow one warm-up epoch (tracing,
+caches); the process's CPU seconds per epoch are recorded too, since on a shared machine
+they move much less than the wall clock.  It also measures single-image prediction
+latency, batch inference throughput and the process's peak memory, and records the CPU
+it ran on.  :func:`format_report` ends
+with the one line a learner compares::
+
+    speedup vs ImageDataGenerator: X.XXx, overhead vs compute floor: Y.YYx
+
+Timings on a shared machine vary from run to run: read them as what they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import config
+from .errors import CatdogError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+#: Images per class in quick mode (800 images an epoch: the whole bench runs in about a
+#: minute on 2 cores).
+QUICK_PER_CLASS = 400
+#: Timed epochs (after one warm-up epoch) in each mode.
+QUICK_EPOCHS = 3
+FULL_EPOCHS = 2
+#: Single-image predictions timed for the latency figure.
+LATENCY_CALLS = 50
+#: Images and batch size of the inference-throughput figure.
+THROUGHPUT_IMAGES = 2000
+THROUGHPUT_BATCH = 256
+
+
+@dataclass
+class BenchResult:
+    """Everything :func:`run_benchmark` measured (seconds unless named otherwise).
+
+    ``*_epoch_seconds`` hold the timed epochs only (wall clock); ``*_warmup_seconds`` the
+    first epoch of each pipeline, which also traces the model and (course pipeline) fills
+    buffers.  ``*_epoch_cpu_seconds`` are the process's CPU seconds (all threads) in the
+    same timed epochs: on a machine shared with other work they show what each pipeline
+    costs even when the wall clock is inflated by waiting for a core.  ``idg_*`` are
+    ``None`` when ``ImageDataGenerator`` is not available or was skipped.
+    """
+
+    mode: str
+    images_per_epoch: int
+    batch_size: int
+    image_size: int
+    timed_epochs: int
+    course_epoch_seconds: list[float]
+    course_warmup_seconds: float
+    floor_epoch_seconds: list[float]
+    floor_warmup_seconds: float
+    decode_seconds: float
+    latency_ms: float
+    latency_method: str
+    throughput_images_per_s: float
+    peak_rss_mb: float
+    idg_epoch_seconds: list[float] | None = None
+    idg_warmup_seconds: float | None = None
+    idg_note: str = ""
+    idg_epoch_cpu_seconds: list[float] | None = None
+    course_epoch_cpu_seconds: list[float] = field(default_factory=list)
+    floor_epoch_cpu_seconds: list[float] = field(default_factory=list)
+    augmentation: str = "models.build_original_augmentation"
+    latency_ms_by_method: dict[str, float] = field(default_factory=dict)
+    throughput_images: int = THROUGHPUT_IMAGES
+    throughput_batch: int = THROUGHPUT_BATCH
+    peak_rss_mb_by_stage: dict[str, float] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)
+    total_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def idg_seconds_per_epoch(self) -> float | None:
+        """Median timed epoch of the ``ImageDataGenerator`` pipeline (``None``: not run)."""
+        return _median(self.idg_epoch_seconds) if self.idg_epoch_seconds else None
+
+    @property
+    def course_seconds_per_epoch(self) -> float:
+        """Median timed epoch of the course pipeline."""
+        return _median(self.course_epoch_seconds)
+
+    @property
+    def floor_seconds_per_epoch(self) -> float:
+        """Median timed epoch of the compute floor."""
+        return _median(self.floor_epoch_seconds)
+
+    @property
+    def speedup(self) -> float | None:
+        """``ImageDataGenerator`` seconds per epoch / course seconds per epoch."""
+        idg = self.idg_seconds_per_epoch
+        return None if idg is None else idg / self.course_seconds_per_epoch
+
+    @property
+    def overhead(self) -> float:
+        """Course seconds per epoch / compute-floor seconds per epoch (1.0 = free input)."""
+        return self.course_seconds_per_epoch / self.floor_seconds_per_epoch
+
+    @property
+    def best_speedup(self) -> float | None:
+        """Like :attr:`speedup`, from each pipeline's fastest timed epoch.
+
+        On a busy machine the fastest epoch is the one least slowed by other processes,
+        so this is the better guess at what an idle machine would show.
+        """
+        if not self.idg_epoch_seconds:
+            return None
+        return min(self.idg_epoch_seconds) / min(self.course_epoch_seconds)
+
+    @property
+    def best_overhead(self) -> float:
+        """Like :attr:`overhead`, from each pipeline's fastest timed epoch."""
+        return min(self.course_epoch_seconds) / min(self.floor_epoch_seconds)
+
+    @property
+    def cpu_speedup(self) -> float | None:
+        """Like :attr:`speedup`, from CPU seconds per epoch (robust to a busy machine)."""
+        if not self.idg_epoch_cpu_seconds or not self.course_epoch_cpu_seconds:
+            return None
+        return _median(self.idg_epoch_cpu_seconds) / _median(self.course_epoch_cpu_seconds)
+
+    @property
+    def cpu_overhead(self) -> float | None:
+        """Like :attr:`overhead`, from CPU seconds per epoch (robust to a busy machine)."""
+        if not self.course_epoch_cpu_seconds or not self.floor_epoch_cpu_seconds:
+            return None
+        return _median(self.course_epoch_cpu_seconds) / _median(self.floor_epoch_cpu_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The measurements plus the derived figures, ready for JSON."""
+        data = asdict(self)
+        data.update(
+            idg_seconds_per_epoch=self.idg_seconds_per_epoch,
+            course_seconds_per_epoch=self.course_seconds_per_epoch,
+            floor_seconds_per_epoch=self.floor_seconds_per_epoch,
+            speedup=self.speedup,
+            overhead=self.overhead,
+            cpu_speedup=self.cpu_speedup,
+            cpu_overhead=self.cpu_overhead,
+            best_speedup=self.best_speedup,
+            best_overhead=self.best_overhead,
+            summary=summary_line(self),
+        )
+        return data
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark in MiB.
+
+    ``resource.getrusage().ru_maxrss`` (KiB on Linux, bytes on macOS); on Windows, which
+    has no ``resource`` module, psutil's peak working set if psutil is installed.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        try:
+            import psutil
+        except ImportError:
+            return float("nan")
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
+
+
+def system_info() -> dict[str, Any]:
+    """CPU model, cores, bf16 support, load and library versions, for the report."""
+    import keras
+    import tensorflow as tf
+
+    cpu_model = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                cpu_model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = None
+    cpu_max = Path("/sys/fs/cgroup/cpu.max")
+    if cpu_max.is_file():
+        limit, _, period = cpu_max.read_text().strip().partition(" ")
+        if limit != "max" and period:
+            quota = round(int(limit) / int(period), 2)
+    return {
+        "cpu_model": cpu_model,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable,
+        "cgroup_cpu_quota": quota,
+        "bf16_flags": sorted(f for f in flags if "bf16" in f),
+        "amx": sorted(f for f in flags if f.startswith("amx")),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def find_image_data_generator() -> tuple[type | None, str]:
+    """The legacy ``ImageDataGenerator`` class and where it was found, or ``None`` and why.
+
+    In TensorFlow 2.21 / Keras 3.15 it still exists as
+    ``tf.keras.preprocessing.image.ImageDataGenerator`` (which is
+    ``keras.src.legacy.preprocessing.image.ImageDataGenerator``; the public
+    ``keras.preprocessing.image`` no longer has it).  Its augmentation needs SciPy.
+    """
+    import tensorflow as tf
+
+    cls = getattr(tf.keras.preprocessing.image, "ImageDataGenerator", None)
+    where = "tf.keras.preprocessing.image.ImageDataGenerator"
+    if cls is None:
+        try:
+            from keras.src.legacy.preprocessing.image import ImageDataGenerator as cls
+        except ImportError:
+            return None, "ImageDataGenerator is not available in this TensorFlow/Keras"
+        where = "keras.src.legacy.preprocessing.image.ImageDataGenerator"
+    try:
+        import scipy  # noqa: F401  (ImageDataGenerator's shear and zoom use scipy.ndimage)
+    except ImportError:
+        return None, "ImageDataGenerator needs SciPy for shear/zoom: pip install scipy"
+    return cls, f"{where} ({cls.__module__})"
+
+
+@dataclass
+class EpochTimes:
+    """Per-epoch wall-clock seconds and process CPU seconds (all threads) of one fit."""
+
+    wall: list[float]
+    cpu: list[float]
+
+
+def _timed_fit(model: keras.Model, data: Any, epochs: int) -> EpochTimes:
+    """Fit ``model`` for ``epochs`` epochs, timing each epoch (wall clock and CPU)."""
+    import keras
+
+    times = EpochTimes([], [])
+
+    class _EpochSeconds(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._start = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            times.wall.append(time.perf_counter() - self._start[0])
+            times.cpu.append(time.process_time() - self._start[1])
+
+    model.fit(data, epochs=epochs, callbacks=[_EpochSeconds()], verbose=0, shuffle=False)
+    return times
+
+
+@contextmanager
+def _subset_folder(paths: Sequence[Path], split: str) -> Iterator[Path]:
+    """A temporary course-layout folder of symbolic links to ``paths``.
+
+    Where symbolic links are not allowed (Windows without developer mode) the files are
+    copied into the temporary folder instead; it is removed afterwards either way.
+    """
+    with tempfile.TemporaryDirectory(prefix="catdog-bench-") as tmp:
+        root = Path(tmp) / split
+        for path in paths:
+            target = root / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.symlink_to(path.resolve())
+            except OSError:
+                shutil.copyfile(path, target)
+        yield root
+
+
+def _bench_idg(
+    idg_class: type,
+    folder: Path,
+    n_images: int,
+    epochs: int,
+    batch_size: int,
+    image_size: int,
+    seed: int,
+) -> EpochTimes:
+    """Warm-up + timed epochs of the original ``flow_from_directory`` pipeline."""
+    from .models import build_baseline_cnn
+
+    # The original course used ImageDataGenerator(rescale=1./255, ...).  Our baseline model
+    # rescales itself (a Rescaling(1/255) layer), so the generator must hand it raw 0-255
+    # pixels, rescale=None, or the images would be divided by 255 twice.  The model's
+    # arithmetic is then identical to the original's; the cost of the generator's own
+    # multiply, which this leaves out, is negligible beside decoding a JPEG.
+    generator = idg_class(rescale=None, shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
+    flow = generator.flow_from_directory(
+        str(folder),
+        target_size=(image_size, image_size),
+        batch_size=batch_size,
+        class_mode="binary",
+        seed=seed,
+    )
+    if flow.samples != n_images:
+        raise CatdogError(
+            f"{folder} holds {flow.samples} images ImageDataGenerator reads but {n_images} "
+            "course .jpg files, so the pipelines would not see the same images: rebuild the "
+            "data set with `make data`"
+        )
+    model = build_baseline_cnn(image_size)
+    return _timed_fit(model, flow, 1 + epochs)
+
+
+def _bench_course(
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    augmentation: Callable[[int], keras.Layer] | None = None,
+) -> EpochTimes:
+    """Warm-up + timed epochs of the course pipeline (``pipeline.to_dataset``)."""
+    from .models import build_baseline_cnn, build_original_augmentation
+    from .pipeline import to_dataset
+
+    augment = (augmentation or build_original_augmentation)(seed)
+    ds = to_dataset(x, y, batch_size, shuffle=True, augment=augment, seed=seed)
+    model = build_baseline_cnn(x.shape[1])
+    return _timed_fit(model, ds, 1 + epochs)
+
+
+def floor_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
+    """The compute floor's input: float32 batches built once, cached, then replayed.
+
+    ``from_tensor_slices(...).batch().map(cast).cache()`` converts and batches the images in
+    the warm-up epoch only; later epochs hand the model ready tensors from memory, so what is
+    left is the model's own work (plus a per-step overhead that every pipeline pays).
+    ``model.fit`` on NumPy arrays measured the same within noise (it slices and converts
+    every batch again each epoch); a ``tf.data`` input is chosen because the course
+    pipeline is one too, so the two runs differ only in what feeds the model.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)[:, None])).batch(batch_size)
+    # cast per batch (uint8 -> float32) before the cache: only one float32 copy is kept
+    ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32), labels))
+    return ds.cache().prefetch(tf.data.AUTOTUNE)
+
+
+def _bench_floor(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> EpochTimes:
+    """Warm-up + timed epochs on in-memory tensors, no augmentation."""
+    from .models import build_baseline_cnn
+
+    model = build_baseline_cnn(x.shape[1])
+    return _timed_fit(model, floor_dataset(x, y, batch_size), 1 + epochs)
+
+
+def _median_seconds(fn: Callable[[], object], calls: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return _median(times)
+
+
+def measure_latency(model: keras.Model, image: np.ndarray, calls: int = LATENCY_CALLS) -> dict:
+    """Median milliseconds to predict one image, by method (each after 5 warm-up calls).
+
+    ``eager``: ``model(x, training=False)``; ``tf.function``: the same call compiled once
+    for a fixed input shape.  Both include turning the result into a NumPy float, so the
+    work is really done.  ``model.predict`` is left out: it builds a data pipeline per call
+    and is several times slower for a single image.
+    """
+    import tensorflow as tf
+
+    x = tf.constant(image[None].astype(np.float32))
+    compiled = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    return {
+        "eager": 1000 * _median_seconds(lambda: float(model(x, training=False)[0, 0]), calls),
+        "tf.function": 1000 * _median_seconds(lambda: float(compiled(x)[0, 0]), calls),
+    }
+
+
+def measure_throughput(
+    model: keras.Model,
+    images: np.ndarray,
+    n_images: int = THROUGHPUT_IMAGES,
+    batch_size: int = THROUGHPUT_BATCH,
+    repeats: int = 3,
+) -> float:
+    """Images per second of ``model.predict`` over ``n_images`` (median of ``repeats``)."""
+    x = np.resize(images, (n_images, *images.shape[1:])).astype(np.float32)
+    seconds = _median_seconds(
+        lambda: model.predict(x, batch_size=batch_size, verbose=0), repeats, warmup=1
+    )
+    return n_images / seconds
+
+
+def run_benchmark(
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    epochs: int | None = None,
+    batch_size: int = config.BATCH_SIZE,
+    image_size: int = config.IMAGE_SIZE,
+    seed: int = config.SEED,
+    per_class: int | None = None,
+    include_idg: bool = True,
+    latency_calls: int = LATENCY_CALLS,
+    throughput_images: int = THROUGHPUT_IMAGES,
+    augmentation: Callable[[int], keras.Layer] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Measure the three pipelines, latency, throughput and memory side by side.
+
+    Args:
+        data_dir: a prepared course data set (default :func:`config.data_dir`); its
+            ``training_set`` is what every pipeline trains on.
+        quick: use the first :data:`QUICK_PER_CLASS` images of each class (about a minute
+            on 2 cores) instead of all 8000.
+        epochs: timed epochs per pipeline after one warm-up epoch (default 2).
+        batch_size / image_size / seed: as in the original course (32, 64, 1337).
+        per_class: images per class, overriding ``quick`` (tests use a handful).
+        include_idg: time the ``ImageDataGenerator`` pipeline (the slow part).
+        latency_calls / throughput_images: sizes of the prediction measurements.
+        augmentation: ``seed -> layer`` for the course pipeline (default
+            :func:`models.build_original_augmentation`), to compare another augmentation.
+        log: called with a line of progress per stage (``print`` in the command line).
+
+    Raises:
+        DataNotFoundError: ``data_dir`` is not a prepared course data set.
+        CatdogError: its ``training_set`` holds images other than the course's ``.jpg``
+            files (the pipelines would not train on the same images).
+    """
+    from . import pipeline
+
+    say = log or (lambda _line: None)
+    started = time.perf_counter()
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    if per_class is None and quick:
+        per_class = QUICK_PER_CLASS
+    mode = "full" if per_class is None else ("quick" if per_class == QUICK_PER_CLASS else "custom")
+    if epochs is None:
+        epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    paths, labels = pipeline.list_split_files(root, "training_set", per_class)
+    n = len(paths)
+    system = system_info()
+    stage_rss: dict[str, float] = {}
+    notes: list[str] = []
+    say(
+        f"bench ({mode}): {n} images/epoch, batch {batch_size}, {image_size}px, "
+        f"1 warm-up + {epochs} timed epochs per pipeline"
+    )
+
+    # 1. ImageDataGenerator.flow_from_directory: decodes every JPEG in every epoch.
+    idg_times: EpochTimes | None = None
+    idg_class, idg_note = find_image_data_generator() if include_idg else (None, "skipped")
+    if idg_class is not None:
+        say("ImageDataGenerator.flow_from_directory ...")
+        if per_class is None:
+            idg_times = _bench_idg(
+                idg_class, root / "training_set", n, epochs, batch_size, image_size, seed
+            )
+        else:
+            with _subset_folder(paths, "training_set") as folder:
+                idg_times = _bench_idg(idg_class, folder, n, epochs, batch_size, image_size, seed)
+        stage_rss["imagedatagenerator"] = _peak_rss_mb()
+
+    # 2. The course pipeline: decode once (timed separately), then tf.data + augmentation.
+    say("course pipeline: decoding once ...")
+    start = time.perf_counter()
+    x = pipeline.decode_images(paths, image_size, cache_dir=None)
+    decode_seconds = time.perf_counter() - start
+    stage_rss["decode"] = _peak_rss_mb()
+    say(f"course pipeline: decoded {n} images in {decode_seconds:.1f} s; training ...")
+    course = _bench_course(x, labels, epochs, batch_size, seed, augmentation)
+    stage_rss["course"] = _peak_rss_mb()
+
+    # 3. The compute floor: the same images as float32 tensors in memory, no augmentation.
+    say("compute floor ...")
+    floor = _bench_floor(x, labels, epochs, batch_size)
+    stage_rss["floor"] = _peak_rss_mb()
+
+    # 4. Prediction: single-image latency and batch throughput (a fresh baseline model).
+    from .models import build_baseline_cnn
+
+    say("prediction latency and throughput ...")
+    model = build_baseline_cnn(image_size)
+    latencies = measure_latency(model, x[0], latency_calls)
+    method = min(latencies, key=latencies.__getitem__)
+    throughput = measure_throughput(model, x, throughput_images)
+    stage_rss["predict"] = _peak_rss_mb()
+
+    if idg_times is not None:
+        notes.append(
+            "ImageDataGenerator ran with Keras 3's PyDataset defaults (workers=1, no "
+            "multiprocessing), as the original course's code does"
+        )
+    if system.get("load_average_at_start") and system["load_average_at_start"][0] > 0.5:
+        notes.append(
+            f"load average {system['load_average_at_start'][0]} at start: other processes "
+            "shared the CPU, so wall-clock timings are noisy and slow (ImageDataGenerator's "
+            "single Python loading thread suffers most); the CPU-second ratios are steadier"
+        )
+    return BenchResult(
+        mode=mode,
+        images_per_epoch=n,
+        batch_size=batch_size,
+        image_size=image_size,
+        timed_epochs=epochs,
+        idg_epoch_seconds=idg_times.wall[1:] if idg_times else None,
+        idg_warmup_seconds=idg_times.wall[0] if idg_times else None,
+        idg_epoch_cpu_seconds=idg_times.cpu[1:] if idg_times else None,
+        idg_note=idg_note,
+        course_epoch_seconds=course.wall[1:],
+        course_warmup_seconds=course.wall[0],
+        course_epoch_cpu_seconds=course.cpu[1:],
+        augmentation=_name_of(augmentation)
+        if augmentation
+        else "models.build_original_augmentation",
+        floor_epoch_seconds=floor.wall[1:],
+        floor_warmup_seconds=floor.wall[0],
+        floor_epoch_cpu_seconds=floor.cpu[1:],
+        decode_seconds=decode_seconds,
+        latency_ms=latencies[method],
+        latency_method=method,
+        latency_ms_by_method=latencies,
+        throughput_images_per_s=throughput,
+        throughput_images=throughput_images,
+        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb_by_stage=stage_rss,
+        system=system,
+        total_seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def _name_of(fn: Callable[..., object]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def summary_line(result: BenchResult) -> str:
+    """``speedup vs ImageDataGenerator: X.XXx, overhead vs compute floor: Y.YYx``."""
+    speedup = result.speedup
+    left = (
+        f"speedup vs ImageDataGenerator: {speedup:.2f}x"
+        if speedup is not None
+        else "speedup vs ImageDataGenerator: n/a"
+    )
+    return f"{left}, overhead vs compute floor: {result.overhead:.2f}x"
+
+
+def _fmt_epochs(seconds: Sequence[float] | None) -> str:
+    return ", ".join(f"{s:.2f}" for s in seconds or [])
+
+
+def format_report(result: BenchResult) -> str:
+    """A plain-text report; its last line is :func:`summary_line`."""
+    r, s = result, result.system
+    per_image = 1000 / r.images_per_epoch
+    lines = [
+        f"catdog bench ({r.mode}): {r.images_per_epoch} training images/epoch, "
+        f"batch {r.batch_size}, {r.image_size}x{r.image_size}, baseline CNN; "
+        f"median of {r.timed_epochs} timed epoch(s) after 1 warm-up",
+        f"CPU: {s.get('cpu_model')}, {s.get('usable_cores')} usable of "
+        f"{s.get('logical_cores')} logical cores, bf16 flags: "
+        f"{', '.join(s.get('bf16_flags') or []) or 'none'}; load at start "
+        f"{s.get('load_average_at_start')}",
+        f"TensorFlow {s.get('tensorflow')}, Keras {s.get('keras')}, Python {s.get('python')}",
+        "",
+        f"{'pipeline':<42}{'s/epoch':>8}{'ms/img':>8}{'best':>7}{'CPU s':>7}{'warm-up':>9}"
+        "  timed epochs (s)",
+    ]
+    rows: list[tuple[str, float, list[float] | None, float | None, list[float]]] = []
+    if r.idg_seconds_per_epoch is not None:
+        rows.append(
+            (
+                "ImageDataGenerator.flow_from_directory",
+                r.idg_seconds_per_epoch,
+                r.idg_epoch_cpu_seconds,
+                r.idg_warmup_seconds,
+                r.idg_epoch_seconds or [],
+            )
+        )
+    rows += [
+        (
+            "course tf.data (decoded once, augmented)",
+            r.course_seconds_per_epoch,
+            r.course_epoch_cpu_seconds,
+            r.course_warmup_seconds,
+            r.course_epoch_seconds,
+        ),
+        (
+            "compute floor (tensors in memory)",
+            r.floor_seconds_per_epoch,
+            r.floor_epoch_cpu_seconds,
+            r.floor_warmup_seconds,
+            r.floor_epoch_seconds,
+        ),
+    ]
+    for name, median, cpu, warm, epochs in rows:
+        cpu_text = f"{_median(cpu):>7.2f}" if cpu else f"{'-':>7}"
+        lines.append(
+            f"{name:<42}{median:>8.2f}{median * per_image:>8.2f}{min(epochs):>7.2f}{cpu_text}"
+            f"{warm or 0:>9.2f}  "
+            f"{_fmt_epochs(epochs)}"
+        )
+    if r.idg_seconds_per_epoch is None:
+        lines.append(f"ImageDataGenerator: not measured ({r.idg_note})")
+
+    def ratio(value: float | None) -> str:
+        return f"{value:.2f}x" if value is not None else "n/a"
+
+    lines += [
+        "(s/epoch: median of the timed epochs; best: the fastest one; CPU s: median process "
+        "CPU seconds, all threads)",
+        f"course augmentation: {r.augmentation}",
+        f"one-off decode of {r.images_per_epoch} JPEGs (course pipeline): {r.decode_seconds:.2f} s",
+        f"from the fastest epochs: speedup {ratio(r.best_speedup)}, overhead "
+        f"{ratio(r.best_overhead)}; in CPU seconds: speedup {ratio(r.cpu_speedup)}, "
+        f"overhead {ratio(r.cpu_overhead)}",
+        "",
+        f"single-image latency: {r.latency_ms:.2f} ms ({r.latency_method}; "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in r.latency_ms_by_method.items())
+        + ")",
+        f"batch inference: {r.throughput_images_per_s:,.0f} images/s "
+        f"(model.predict, {r.throughput_images} images, batch {r.throughput_batch})",
+        f"peak memory (RSS high-water mark): {r.peak_rss_mb:,.0f} MiB ("
+        + ", ".join(f"after {k} {v:,.0f}" for k, v in r.peak_rss_mb_by_stage.items())
+        + ")",
+        f"total bench time: {r.total_seconds:.0f} s",
+    ]
+    lines += [f"note: {note}" for note in r.notes]
+    lines.append(summary_line(r))
+    return "\n".join(lines)
+
+
+def save_report(result: BenchResult, path: str | Path) -> Path:
+    """Write the result (measurements and derived figures) as JSON, atomically."""
+    from .training import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(result.to_dict(), indent=1))

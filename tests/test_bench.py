@@ -1,0 +1,159 @@
+"""The benchmark: its arithmetic and report on known numbers, and one tiny real run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from catdog_utils import bench
+from catdog_utils.errors import DataNotFoundError
+
+SUMMARY = re.compile(
+    r"^speedup vs ImageDataGenerator: (\d+\.\d\d|n/a)x?, overhead vs compute floor: (\d+\.\d\d)x$"
+)
+
+
+def _result(**changes: object) -> bench.BenchResult:
+    values: dict[str, object] = dict(
+        mode="quick",
+        images_per_epoch=800,
+        batch_size=32,
+        image_size=64,
+        timed_epochs=3,
+        idg_epoch_seconds=[9.0, 12.0, 10.0],
+        idg_warmup_seconds=11.0,
+        idg_epoch_cpu_seconds=[5.0, 5.0, 5.0],
+        course_epoch_seconds=[2.5, 2.0, 3.0],
+        course_warmup_seconds=4.0,
+        course_epoch_cpu_seconds=[3.0, 3.0, 3.0],
+        floor_epoch_seconds=[2.0, 1.9, 2.1],
+        floor_warmup_seconds=3.0,
+        floor_epoch_cpu_seconds=[2.5, 2.5, 2.5],
+        decode_seconds=1.5,
+        latency_ms=1.25,
+        latency_method="tf.function",
+        latency_ms_by_method={"eager": 5.0, "tf.function": 1.25},
+        throughput_images_per_s=3000.0,
+        peak_rss_mb=900.0,
+        peak_rss_mb_by_stage={"course": 800.0},
+        system={"cpu_model": "Test CPU", "usable_cores": 2, "logical_cores": 2},
+    )
+    values.update(changes)
+    return bench.BenchResult(**values)  # type: ignore[arg-type]
+
+
+def test_speedup_and_overhead_are_ratios_of_median_epochs() -> None:
+    result = _result()
+    assert result.idg_seconds_per_epoch == 10.0
+    assert result.course_seconds_per_epoch == 2.5
+    assert result.floor_seconds_per_epoch == 2.0
+    assert result.speedup == pytest.approx(4.0)
+    assert result.overhead == pytest.approx(1.25)
+    assert result.cpu_overhead == pytest.approx(1.2)
+    assert result.cpu_speedup == pytest.approx(5.0 / 3.0)
+    assert result.best_speedup == pytest.approx(9.0 / 2.0)
+    assert result.best_overhead == pytest.approx(2.0 / 1.9)
+
+
+def test_report_ends_with_exactly_one_summary_line() -> None:
+    report = bench.format_report(_result())
+    lines = report.splitlines()
+    assert lines[-1] == "speedup vs ImageDataGenerator: 4.00x, overhead vs compute floor: 1.25x"
+    assert sum(bool(SUMMARY.match(line)) for line in lines) == 1
+    assert "Test CPU" in report
+    assert "tf.function" in report and "1.25 ms" in report
+    assert "3,000 images/s" in report
+    assert "in CPU seconds: speedup 1.67x, overhead 1.20x" in report
+
+
+def test_report_without_image_data_generator_says_so() -> None:
+    result = _result(
+        idg_epoch_seconds=None,
+        idg_warmup_seconds=None,
+        idg_epoch_cpu_seconds=None,
+        idg_note="not available",
+    )
+    assert result.speedup is None
+    report = bench.format_report(result)
+    assert "ImageDataGenerator: not measured (not available)" in report
+    assert report.splitlines()[-1] == (
+        "speedup vs ImageDataGenerator: n/a, overhead vs compute floor: 1.25x"
+    )
+
+
+def test_save_report_writes_json_with_derived_figures(tmp_path: Path) -> None:
+    path = tmp_path / "reports" / "bench.json"
+    bench.save_report(_result(), path)
+    data = json.loads(path.read_text())
+    assert data["speedup"] == pytest.approx(4.0)
+    assert data["overhead"] == pytest.approx(1.25)
+    assert data["course_epoch_seconds"] == [2.5, 2.0, 3.0]
+    assert data["summary"] == bench.summary_line(_result())
+    assert [p.name for p in path.parent.iterdir()] == ["bench.json"]
+
+
+def test_image_data_generator_is_found_in_this_keras() -> None:
+    pytest.importorskip("scipy")
+    cls, where = bench.find_image_data_generator()
+    assert cls is not None, where
+    assert cls.__name__ == "ImageDataGenerator"
+    assert "ImageDataGenerator" in where
+
+
+def test_subset_folder_links_without_copying(shared_dataset: Path) -> None:
+    from catdog_utils.pipeline import list_split_files
+
+    paths, _ = list_split_files(shared_dataset, "training_set", per_class=3)
+    with bench._subset_folder(paths, "training_set") as folder:
+        links = sorted(folder.glob("*/*.jpg"))
+        assert [p.parent.name for p in links] == ["cats"] * 3 + ["dogs"] * 3
+        assert all(p.is_symlink() for p in links)
+        assert list_split_files(folder.parent, "training_set")[0] == [
+            folder / p.parent.name / p.name for p in paths
+        ]
+    assert not folder.exists()
+
+
+def test_missing_data_set_is_a_learner_error(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="make data"):
+        bench.run_benchmark(tmp_path / "nowhere", per_class=2)
+
+
+def test_epochs_must_be_positive(shared_dataset: Path) -> None:
+    with pytest.raises(ValueError, match="epochs"):
+        bench.run_benchmark(shared_dataset, per_class=2, epochs=0)
+
+
+def test_tiny_real_benchmark_measures_every_pipeline(shared_dataset: Path) -> None:
+    pytest.importorskip("scipy")
+    result = bench.run_benchmark(
+        shared_dataset, per_class=32, epochs=1, latency_calls=5, throughput_images=128
+    )
+    assert result.mode == "custom" and result.images_per_epoch == 64
+    for seconds in (result.idg_epoch_seconds, result.course_epoch_seconds):
+        assert seconds is not None and len(seconds) == 1 and seconds[0] > 0
+    assert len(result.floor_epoch_seconds) == 1 and result.floor_epoch_seconds[0] > 0
+    assert result.decode_seconds > 0
+    assert set(result.latency_ms_by_method) == {"eager", "tf.function"}
+    assert result.latency_ms == min(result.latency_ms_by_method.values())
+    assert result.throughput_images_per_s > 0
+    assert result.peak_rss_mb >= max(result.peak_rss_mb_by_stage.values()) > 0
+    assert result.system["tensorflow"] and result.system["usable_cores"] >= 1
+    report = bench.format_report(result)
+    assert SUMMARY.match(report.splitlines()[-1])
+    assert result.speedup is not None and result.speedup > 0
+
+
+def test_a_folder_the_pipelines_would_read_differently_is_refused(
+    make_course_subset, tmp_path: Path
+) -> None:
+    pytest.importorskip("scipy")
+    from catdog_utils.errors import CatdogError
+
+    folder = make_course_subset(train_per_class=2, test_per_class=1)
+    (folder / "training_set" / "cats" / "extra.png").write_bytes(b"not a course jpg")
+    with pytest.raises(CatdogError, match="make data"):
+        bench.run_benchmark(folder, epochs=1)

@@ -1,0 +1,163 @@
+"""The course models are what the notebooks promise: the original CNN layer for layer,
+its augmentation, and an improved CNN that builds and outputs probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from catdog_utils import models  # noqa: E402
+
+#: The original repository's CNN at 64x64x3: (layer name, class, output shape, parameters).
+BASELINE_LAYERS = [
+    ("image", "InputLayer", (None, 64, 64, 3), 0),
+    ("rescale", "Rescaling", (None, 64, 64, 3), 0),
+    ("conv1", "Conv2D", (None, 62, 62, 32), 3 * 3 * 3 * 32 + 32),
+    ("pool1", "MaxPooling2D", (None, 31, 31, 32), 0),
+    ("conv2", "Conv2D", (None, 29, 29, 32), 3 * 3 * 32 * 32 + 32),
+    ("pool2", "MaxPooling2D", (None, 14, 14, 32), 0),
+    ("flatten", "Flatten", (None, 14 * 14 * 32), 0),
+    ("dense", "Dense", (None, 128), 6272 * 128 + 128),
+    ("dog_probability", "Dense", (None, 1), 128 + 1),
+]
+
+
+@pytest.fixture(scope="module")
+def baseline() -> keras.Model:
+    return models.build_baseline_cnn()
+
+
+def _output_shape(layer: keras.Layer) -> tuple:
+    return tuple(layer.output.shape)
+
+
+def test_baseline_has_the_original_parameter_count(baseline: keras.Model) -> None:
+    assert models.count_params(baseline) == 813_217
+    assert sum(p for *_, p in BASELINE_LAYERS) == 813_217
+
+
+def test_baseline_layer_sequence_and_shapes(baseline: keras.Model) -> None:
+    got = [
+        (layer.name, type(layer).__name__, _output_shape(layer), layer.count_params())
+        for layer in baseline.layers
+    ]
+    assert got == BASELINE_LAYERS
+
+
+def test_baseline_layer_settings_match_the_original(baseline: keras.Model) -> None:
+    for name in ("conv1", "conv2"):
+        conv = baseline.get_layer(name)
+        assert conv.filters == 32
+        assert tuple(conv.kernel_size) == (3, 3)
+        assert tuple(conv.strides) == (1, 1)
+        assert conv.padding == "valid"
+        assert conv.activation.__name__ == "relu"
+    for name in ("pool1", "pool2"):
+        pool = baseline.get_layer(name)
+        assert tuple(pool.pool_size) == (2, 2)
+        assert tuple(pool.strides) == (2, 2)
+    assert baseline.get_layer("dense").units == 128
+    assert baseline.get_layer("dense").activation.__name__ == "relu"
+    out = baseline.get_layer("dog_probability")
+    assert out.units == 1
+    assert out.activation.__name__ == "sigmoid"
+    assert baseline.get_layer("rescale").scale == pytest.approx(1 / 255)
+
+
+def test_baseline_is_compiled_with_adam_and_binary_crossentropy(baseline: keras.Model) -> None:
+    assert isinstance(baseline.optimizer, keras.optimizers.Adam)
+    assert float(baseline.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert baseline.loss == "binary_crossentropy"
+
+
+def test_baseline_takes_raw_pixels_and_outputs_probabilities(baseline: keras.Model) -> None:
+    x = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3)).astype("uint8")
+    y = baseline.predict(x.astype("float32"), verbose=0)
+    assert y.shape == (3, 1)
+    assert np.all((y >= 0) & (y <= 1))
+
+
+def test_baseline_can_be_built_uncompiled_at_another_size() -> None:
+    model = models.build_baseline_cnn(image_size=32, compile_model=False)
+    assert not model.compiled
+    assert getattr(model, "optimizer", None) is None
+    assert model.output.shape == (None, 1)
+
+
+@pytest.mark.parametrize(
+    ("builder", "expected"),
+    [
+        (
+            lambda seed: models.build_original_augmentation(seed, fused=False),
+            {"RandomShear", "RandomZoom", "RandomFlip"},
+        ),
+        (models.build_original_augmentation, {"ShearZoomFlip"}),
+        (
+            models.build_strong_augmentation,
+            {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast"},
+        ),
+    ],
+)
+def test_augmentation_layers_keep_shape_and_dtype(builder, expected: set[str]) -> None:
+    augment = builder(seed=1)
+    assert {type(layer).__name__ for layer in augment.layers} == expected
+    x = np.random.default_rng(1).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    out = np.asarray(augment(x, training=True))
+    assert out.shape == x.shape
+    assert out.dtype == np.float32
+    assert not np.allclose(out, x)  # something was changed ...
+    assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3  # ... within the pixel range
+    np.testing.assert_allclose(np.asarray(augment(x, training=False)), x)
+
+
+def test_original_augmentation_matches_image_data_generator_settings() -> None:
+    augment = models.build_original_augmentation(seed=0, fused=False)
+    shear = augment.get_layer(index=0)
+    zoom = augment.get_layer(index=1)
+    flip = augment.get_layer(index=2)
+    assert shear.x_factor == pytest.approx((-0.0034907, 0.0034907), abs=1e-6)
+    assert zoom.height_factor == (-0.2, 0.2)
+    assert zoom.width_factor == (-0.2, 0.2)
+    assert shear.fill_mode == zoom.fill_mode == "nearest"
+    assert flip.mode == "horizontal"
+
+
+def test_fused_augmentation_flips_and_zooms_like_the_layers() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")
+    # with no shear and no zoom, every image is either unchanged or exactly mirrored
+    flip_only = models.shear_zoom_flip_layer(0.0, 0.0, flip=True, seed=1)
+    out = np.asarray(flip_only(x, training=True))
+    same = np.all(np.isclose(out, x, atol=1e-3), axis=(1, 2, 3))
+    mirrored = np.all(np.isclose(out, x[:, :, ::-1], atol=1e-3), axis=(1, 2, 3))
+    assert np.all(same | mirrored) and 10 < mirrored.sum() < 54
+    # zooming resamples within the input's range (bilinear, edges filled with nearest)
+    zoomed = np.asarray(models.shear_zoom_flip_layer(0.0, 0.2, False, seed=2)(x, training=True))
+    assert zoomed.min() >= x.min() - 1e-3 and zoomed.max() <= x.max() + 1e-3
+    assert not np.allclose(zoomed, x)
+
+
+def test_improved_cnn_builds_at_128_and_outputs_probabilities() -> None:
+    model = models.build_improved_cnn(image_size=128)
+    assert model.input_shape == (None, 128, 128, 3)
+    assert model.output_shape == (None, 1)
+    assert models.count_params(model) < 1_000_000
+    x = np.random.default_rng(2).uniform(0, 255, (2, 128, 128, 3)).astype("float32")
+    y = np.asarray(model(x, training=False))
+    assert y.shape == (2, 1)
+    assert np.all((y >= 0) & (y <= 1))
+
+
+def test_compile_improved_uses_adamw_with_a_warmup_schedule() -> None:
+    model = models.compile_improved(
+        models.build_improved_cnn(image_size=64, widths=(16, 32), head_width=32),
+        steps_per_epoch=10,
+        epochs=5,
+    )
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(1e-4)
+    # the warm-up starts at a tenth of the peak learning rate (2e-3)
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-4)
+    assert model.loss == "binary_crossentropy"

@@ -1,0 +1,253 @@
+"""Training: a short real run learns, an interrupted run resumes, saves are atomic, and the
+strategies (one device, MirroredStrategy over two logical CPUs) work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from catdog_utils import models, pipeline, training  # noqa: E402
+
+TRAIN_PER_CLASS = 64
+
+
+@pytest.fixture(scope="module")
+def small_data(shared_dataset: Path) -> pipeline.CourseData:
+    """102 training / 26 validation / 16 test real photos, decoded in memory (no cache)."""
+    return pipeline.load_course_data(
+        data_dir=shared_dataset, cache=False, train_per_class=TRAIN_PER_CLASS, test_per_class=8
+    )
+
+
+def _baseline_from(weights: list[np.ndarray]):
+    def build() -> keras.Model:
+        model = models.build_baseline_cnn()
+        model.set_weights(weights)
+        return model
+
+    return build
+
+
+def test_short_training_run_lowers_the_training_loss(
+    small_data: pipeline.CourseData, tmp_path: Path
+) -> None:
+    keras.utils.set_random_seed(1337)
+    same_batches = pipeline.to_dataset(small_data.x_train, small_data.y_train, 32)
+    start = models.build_baseline_cnn()
+    loss_before = start.evaluate(same_batches, verbose=0)[0]
+
+    path = tmp_path / "baseline.keras"
+    result = training.train(_baseline_from(start.get_weights()), small_data, 8, path, verbose=0)
+
+    loss_after = result.model.evaluate(same_batches, verbose=0)[0]
+    assert loss_after < loss_before - 0.03, (loss_before, loss_after)
+    assert result.epochs_run == 8 and result.resumed_from_epoch == 0
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(result.history)
+    assert all(len(values) == 8 for values in result.history.values())
+    assert result.seconds_per_epoch > 0 and result.total_seconds >= result.seconds_per_epoch
+    # the saved model and history are the trained ones; no backup is left behind
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(
+        reloaded.predict(small_data.x_val[:8].astype("float32"), verbose=0),
+        result.model.predict(small_data.x_val[:8].astype("float32"), verbose=0),
+        atol=1e-5,
+    )
+    assert training.load_history(training.history_path(path)) == result.history
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "baseline.history.json",
+        "baseline.keras",
+    ]
+
+
+class _Interrupted(RuntimeError):
+    """Stands in for a crash or a Ctrl-C in the middle of an epoch."""
+
+
+class _CrashInEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.crash_epoch = epoch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.epoch == self.crash_epoch and batch == 1:
+            raise _Interrupted(f"interrupted in epoch {self.epoch}, batch {batch}")
+
+
+def test_interrupted_run_resumes_from_the_last_completed_epoch(
+    small_data: pipeline.CourseData, tmp_path: Path
+) -> None:
+    keras.utils.set_random_seed(7)
+    path = tmp_path / "run.keras"
+    with pytest.raises(_Interrupted):
+        training.train(
+            models.build_baseline_cnn, small_data, 4, path, callbacks=[_CrashInEpoch(2)], verbose=0
+        )
+    assert not path.exists()  # nothing half-trained where the final model goes
+    backup = path.with_name("run.backup")
+    assert len(training.load_history(backup / "history.json")["loss"]) == 2
+
+    result = training.train(models.build_baseline_cnn, small_data, 4, path, verbose=0)
+
+    assert result.resumed_from_epoch == 2
+    assert result.epochs_run == 2  # only epochs 3 and 4 were trained again
+    assert all(len(values) == 4 for values in result.history.values())
+    assert training.load_history(training.history_path(path)) == result.history
+    assert path.is_file() and not backup.exists()
+
+
+def test_a_fresh_run_ignores_a_stale_backup_when_resume_is_off(
+    small_data: pipeline.CourseData, tmp_path: Path
+) -> None:
+    path = tmp_path / "run.keras"
+    with pytest.raises(_Interrupted):
+        training.train(
+            models.build_baseline_cnn, small_data, 3, path, callbacks=[_CrashInEpoch(1)], verbose=0
+        )
+    result = training.train(models.build_baseline_cnn, small_data, 1, path, resume=False, verbose=0)
+    assert result.resumed_from_epoch == 0 and result.epochs_run == 1
+    assert len(result.history["loss"]) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_failed_save_keeps_the_previous_good_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras.utils.set_random_seed(3)
+    path = tmp_path / "model.keras"
+    good = models.build_baseline_cnn()
+    training.save_model_atomic(good, path)
+    good_bytes = path.read_bytes()
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    expected = good.predict(x, verbose=0)
+
+    def broken_save(self: keras.Model, filepath: str | Path, *args: object, **kwargs: object):
+        Path(filepath).write_bytes(b"half a model")  # the disk fills up mid-write
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(OSError, match="No space"):
+        training.save_model_atomic(models.build_baseline_cnn(), path)
+    monkeypatch.undo()
+
+    assert path.read_bytes() == good_bytes
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temporary files
+    np.testing.assert_allclose(
+        keras.models.load_model(path).predict(x, verbose=0), expected, atol=1e-6
+    )
+
+
+def test_save_model_atomic_wants_a_keras_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.keras"):
+        training.save_model_atomic(models.build_baseline_cnn(), tmp_path / "model.h5")
+
+
+def test_history_json_round_trip(tmp_path: Path) -> None:
+    history = {"loss": [0.7, np.float32(0.5)], "accuracy": [0.5, 0.75], "seconds": [1.25, 1.0]}
+    model_path = tmp_path / "models" / "baseline.keras"
+    path = training.history_path(model_path)
+    assert path == tmp_path / "models" / "baseline.history.json"
+
+    training.save_history(history, path)
+
+    loaded = training.load_history(path)
+    assert set(loaded) == set(history)
+    for key, values in history.items():
+        assert loaded[key] == pytest.approx([float(v) for v in values])
+    assert all(isinstance(v, float) for vs in loaded.values() for v in vs)
+    assert json.loads(path.read_text())["accuracy"] == [0.5, 0.75]
+    assert [p.name for p in path.parent.iterdir()] == ["baseline.history.json"]
+
+
+def test_get_strategy_default_and_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    strategy = training.get_strategy("default")
+    assert isinstance(strategy, tf.distribute.Strategy)
+    assert strategy is tf.distribute.get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if len(tf.config.list_logical_devices("GPU")) <= 1:
+        assert training.get_strategy("auto") is strategy
+    with pytest.raises(ValueError, match="Unknown strategy"):
+        training.get_strategy("tpu-pod")
+
+
+def test_epoch_timer_records_seconds() -> None:
+    timer = training.epoch_timer()
+    logs: dict[str, float] = {}
+    timer.on_epoch_begin(0)
+    timer.on_epoch_end(0, logs)
+    assert 0 <= logs["seconds"] < 1
+
+
+_MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    import keras
+    from catdog_utils import models, pipeline, training
+
+    keras.utils.set_random_seed(1337)
+    strategy = training.get_strategy("mirrored")
+    data = pipeline.load_course_data(
+        data_dir=sys.argv[1], cache=False, train_per_class=48, test_per_class=4
+    )
+    same_batches = pipeline.to_dataset(data.x_train, data.y_train, 32)
+    with strategy.scope():
+        start = models.build_baseline_cnn()
+    before = start.evaluate(same_batches, verbose=0)[0]
+    weights = start.get_weights()
+
+    def build():
+        model = models.build_baseline_cnn()
+        model.set_weights(weights)
+        return model
+
+    result = training.train(build, data, epochs=8, strategy=strategy, verbose=0)
+    after = result.model.evaluate(same_batches, verbose=0)[0]
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "devices": list(strategy.extended.worker_devices),
+        "strategy": type(strategy).__name__,
+        "variable_type": type(result.model.trainable_variables[0].value).__name__,
+        "loss_before": float(before),
+        "loss_after": float(after),
+        "epochs": len(result.history["loss"]),
+    }))
+    """
+)
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(shared_dataset: Path) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_SCRIPT, str(shared_dataset)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["strategy"] == "MirroredStrategy"
+    assert report["replicas"] == 2
+    assert [d.rsplit(":", 2)[-2:] for d in report["devices"]] == [["CPU", "0"], ["CPU", "1"]]
+    assert report["epochs"] == 8
+    assert report["loss_after"] < report["loss_before"] - 0.02, report
