@@ -11,9 +11,13 @@ STAMP   := $(VENV)/.installed-stamp
 SOURCE  ?=
 # Notebook profile: full (the default, the original settings), class (a class period) or quick.
 PROFILE ?= full
-# Which notebooks `make run-notebooks` runs (default: all of them, in order).
-NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-NB_OUT  := $(if $(filter full,$(PROFILE)),notebooks,build/notebooks/$(PROFILE))
+# Which notebooks `make run-notebooks` runs (default: every chapter in order, then the
+# worked solutions).  Example: make run-notebooks NOTEBOOKS="notebooks/03_training.ipynb"
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)) \
+             $(sort $(wildcard notebooks/solutions/[0-9][0-9]_*.ipynb))
+# The full profile writes its outputs into the notebooks themselves (they are committed that
+# way); other profiles write copies under build/.
+NB_OUT  := $(if $(filter full,$(PROFILE)),.,build/notebooks/$(PROFILE))
 
 .PHONY: help setup data run-notebooks test test-fast test-notebooks lint format lab bench \
         bench-quick clean clean-data
@@ -40,17 +44,17 @@ data: setup
 	$(CATDOG) data $(if $(SOURCE),--source "$(SOURCE)")
 
 run-notebooks: setup data
-	@mkdir -p $(NB_OUT) build
-	@echo "Running $(words $(NOTEBOOKS)) notebooks in the '$(PROFILE)' profile -> $(NB_OUT)/"
+	@mkdir -p build
+	@echo "Running $(words $(NOTEBOOKS)) notebooks in the '$(PROFILE)' profile"
 	@set -e; total=0; : > build/timings-$(PROFILE).txt; \
 	for nb in $(NOTEBOOKS); do \
-	  start=$$(date +%s); \
-	  CATDOG_PROFILE=$(PROFILE) $(VENV)/bin/papermill --cwd notebooks --log-level WARNING \
-	    "$$nb" "$(NB_OUT)/$$(basename $$nb)"; \
+	  out="$(NB_OUT)/$$nb"; mkdir -p "$$(dirname "$$out")"; start=$$(date +%s); \
+	  CATDOG_PROFILE=$(PROFILE) $(VENV)/bin/papermill --cwd "$$(dirname "$$nb")" \
+	    --log-level WARNING "$$nb" "$$out"; \
 	  secs=$$(( $$(date +%s) - start )); total=$$((total + secs)); \
-	  printf '%-40s %5d s\n' "$$(basename $$nb)" "$$secs" | tee -a build/timings-$(PROFILE).txt; \
+	  printf '%-45s %5d s\n' "$$nb" "$$secs" | tee -a build/timings-$(PROFILE).txt; \
 	done; \
-	printf '%-40s %5d s\n' "total ($(PROFILE))" "$$total" | tee -a build/timings-$(PROFILE).txt
+	printf '%-45s %5d s\n' "total ($(PROFILE))" "$$total" | tee -a build/timings-$(PROFILE).txt
 
 test: setup data
 	$(PY) -m pytest tests -q
