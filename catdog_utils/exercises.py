@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -249,7 +250,9 @@ def check_best_threshold(answer: object, y_true: np.ndarray, probs: np.ndarray) 
 
     threshold, best = best_f1_threshold(y_true, probs)
     if answer is None:
-        return _open("try many thresholds (np.linspace(0.05, 0.95, 91)) and keep the best F1.")
+        return _open(
+            "try every distinct probability as the threshold (np.unique(probs)) and keep the best F1."
+        )
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -308,3 +311,120 @@ def check_smallest_gap(answer: object, rows: Sequence[dict]) -> Feedback:
     return Feedback(
         "wrong", f"{answer!r} has a gap of {gaps[answer]:+.3f}; another row's is smaller."
     )
+
+
+# --- 06 · predicting new photos --------------------------------------------------------
+
+
+def check_flip_threshold(
+    answer: object,
+    probability: float,
+    y_val: Sequence[int] | np.ndarray | None = None,
+    val_probs: Sequence[float] | np.ndarray | None = None,
+) -> Feedback:
+    """Exercise 06.1: the threshold at which a photo's label changes (its own probability).
+
+    With validation labels and probabilities, the verdict also says what moving the
+    threshold there would cost on the validation photos.
+    """
+    hint = "a photo is called 'dog' when its probability of dog is at least the threshold."
+    if answer is None:
+        return _open(hint)
+    p = float(probability)
+    if math.isnan(p):
+        return Feedback("open", "this photo could not be read, so it has no probability.")
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
+    if not abs(value - p) <= 5e-4:
+        where = "already cat: it changes lower" if value > p else "still dog: it changes higher"
+        return Feedback("wrong", f"at {value:.4g} the photo is {where}. Hint: {hint}")
+    why = f"P(dog) = {p:.4f}: the photo is called dog at every threshold up to {p:.4f}, cat above."
+    if y_val is not None and val_probs is not None:
+        y = np.asarray(y_val).astype(int).reshape(-1)
+        probs = np.asarray(val_probs, dtype=float).reshape(-1)
+        past = probs > p if p >= 0.5 else probs >= p  # "dog" once the threshold flips the photo
+        mistakes = []
+        for called_dog in (probs >= 0.5, past):
+            cats, dogs = int(np.sum(called_dog & (y == 0))), int(np.sum(~called_dog & (y == 1)))
+            mistakes.append((cats, dogs, 1 - (cats + dogs) / max(len(y), 1)))
+        (c0, d0, a0), (c1, d1, a1) = mistakes
+        why += (
+            f" Moving the threshold from 0.5 far enough to flip it changes the {len(y)} validation "
+            f"photos' mistakes from {c0} cats called dogs + {d0} dogs called cats to {c1} + "
+            f"{d1} (accuracy {a0:.1%} -> {a1:.1%}): that, not one photo, decides the threshold."
+        )
+    return Feedback("right", why)
+
+
+def _count_right(
+    probs: Sequence[float] | np.ndarray, labels: Sequence[int], threshold: float
+) -> int:
+    p = np.asarray(probs, dtype=float).reshape(-1)
+    y = np.asarray(labels).astype(int).reshape(-1)
+    ok = ~np.isnan(p)  # a photo that could not be read is never right
+    return int(np.sum(ok & ((p >= threshold).astype(int) == y)))
+
+
+def check_photos_right(
+    answer: object,
+    probs: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | None,
+    threshold: float = 0.5,
+) -> Feedback:
+    """Exercise 06.2: how many photos are right at ``threshold`` (labels 0 cat, 1 dog)."""
+    hint = (
+        "predict.label_for(p, threshold) gives each photo's label; compare it with "
+        "predict.LABELS[true label] and count the matches."
+    )
+    if answer is None:
+        return _open(hint)
+    if labels is None:
+        return Feedback(
+            "open", "these photos have no labels.csv, so nobody knows which answers are right."
+        )
+    expected = _count_right(probs, labels, threshold)
+    n = len(labels)
+    at_half = _count_right(probs, labels, 0.5)
+    return _number(
+        answer,
+        expected,
+        f"{expected} of {n} right at threshold {threshold:.3f}, against {at_half} at 0.5. "
+        f"With {n} photos one answer moves the score by {100 / n:.0f} points: too few to "
+        "choose a threshold with, which is why it is chosen on the validation photos.",
+        hint,
+    )
+
+
+def check_export_size_ratio(
+    answer: object,
+    keras_path: str | Path,
+    tflite_path: str | Path,
+    n_params: int | None = None,
+) -> Feedback:
+    """Exercise 06.3: how many times larger the ``.keras`` file is than the ``.tflite`` one."""
+    hint = "divide the two files' sizes in bytes (Path(...).stat().st_size)."
+    if answer is None:
+        return _open(hint)
+    try:
+        keras_bytes = Path(keras_path).stat().st_size
+        lite_bytes = Path(tflite_path).stat().st_size
+    except FileNotFoundError as err:
+        return Feedback("wrong", f"{err.filename} does not exist: run the export (section 7).")
+    expected = keras_bytes / lite_bytes
+    why = f"{keras_bytes:,} / {lite_bytes:,} bytes = {expected:.2f}."
+    if n_params is not None:
+        weights = 4 * int(n_params)
+        why += (
+            f" The float32 weights alone are {weights:,} bytes, so the .tflite file is "
+            f"{lite_bytes / weights:.2f} times the weights and the .keras file "
+            f"{keras_bytes / weights:.2f} times."
+        )
+        if keras_bytes > 2.5 * weights:
+            why += (
+                " Besides the weights the .keras file keeps the Adam optimiser's state, two "
+                "running averages per weight, so that training can go on; a served model "
+                "never trains, so the export leaves them out."
+            )
+    return _number(answer, expected, why, hint, rel=1e-2)
