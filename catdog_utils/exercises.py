@@ -251,7 +251,8 @@ def check_best_threshold(answer: object, y_true: np.ndarray, probs: np.ndarray) 
     threshold, best = best_f1_threshold(y_true, probs)
     if answer is None:
         return _open(
-            "try every distinct probability as the threshold (np.unique(probs)) and keep the best F1."
+            "try every distinct probability as the threshold (np.unique(probs)) and keep "
+            "the best F1."
         )
     try:
         value = float(answer)  # type: ignore[arg-type]
