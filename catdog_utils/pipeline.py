@@ -12,9 +12,11 @@ seeded) from ``training_set``; ``test_set`` is never touched until the final eva
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,11 +160,18 @@ def decode_images(
         start += len(batch)
 
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, cache_path)
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.save(fh, array)
+            os.replace(tmp, cache_path)
+        except OSError as err:  # a read-only or full disk: the cache is only a speed-up
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            warnings.warn(
+                f"Could not cache decoded images in {cache_path.parent}: {err}", stacklevel=2
+            )
     return array
 
 

@@ -77,6 +77,16 @@ def test_decode_cache_is_reused_and_matches(shared_dataset: Path, tmp_path: Path
     assert np.array_equal(pipeline.decode_images(paths, 24, cache_dir=tmp_path), fresh)
 
 
+def test_unwritable_cache_only_warns(shared_dataset: Path, tmp_path: Path) -> None:
+    paths, _ = pipeline.list_split_files(shared_dataset, "test_set", per_class=2)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(UserWarning, match="Could not cache"):
+        images = pipeline.decode_images(paths, 16, cache_dir=blocker)
+    assert images.shape == (4, 16, 16, 3)
+    assert blocker.read_text().startswith("a file")  # nothing was damaged
+
+
 def test_missing_data_says_run_make_data(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="make data"):
         pipeline.list_split_files(tmp_path / "nowhere", "training_set")
