@@ -326,7 +326,7 @@ def use_bfloat16_if_supported() -> bool:
 
 
 def measure_seconds_per_epoch(
-    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 12
+    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 24
 ) -> float:
     """Estimate one training epoch's seconds from ``steps`` timed batches (after warm-up).
 
@@ -334,10 +334,11 @@ def measure_seconds_per_epoch(
     timed.  Used to choose how many epochs fit a time budget.
     """
     model = build_model()
-    batches = data.train.take(steps + 3).cache()
-    model.fit(batches.take(3), epochs=1, verbose=0)
+    warm_up = 4
+    batches = data.train.take(steps + warm_up)
+    model.fit(batches.take(warm_up), epochs=1, verbose=0)
     start = time.perf_counter()
-    model.fit(batches.skip(3), epochs=1, verbose=0)
+    model.fit(batches.skip(warm_up), epochs=1, verbose=0)
     per_step = (time.perf_counter() - start) / steps
     return per_step * data.steps_per_epoch
 
