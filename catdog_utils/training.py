@@ -326,20 +326,27 @@ def use_bfloat16_if_supported() -> bool:
 
 
 def measure_seconds_per_epoch(
-    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 24
+    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 24, warm_up: int = 4
 ) -> float:
-    """Estimate one training epoch's seconds from ``steps`` timed batches (after warm-up).
+    """Estimate one training epoch's seconds from ``steps`` timed batches.
 
-    The model is built fresh and thrown away; its first batches (graph tracing) are not
-    timed.  Used to choose how many epochs fit a time budget.
+    The model is built fresh and thrown away.  The clock runs from the end of batch
+    ``warm_up`` to the end of batch ``warm_up + steps`` inside one ``fit`` call, so graph
+    tracing and the pipeline's start-up (filling the shuffle buffer) are not counted: they
+    happen once per run, not once per epoch.  Used to choose how many epochs fit a time
+    budget.
     """
+    import keras
+
+    stamps: list[float] = []
+
+    class Stamps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            stamps.append(time.perf_counter())
+
     model = build_model()
-    warm_up = 4
-    batches = data.train.take(steps + warm_up)
-    model.fit(batches.take(warm_up), epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(batches.skip(warm_up), epochs=1, verbose=0)
-    per_step = (time.perf_counter() - start) / steps
+    model.fit(data.train.take(warm_up + steps), epochs=1, verbose=0, callbacks=[Stamps()])
+    per_step = (stamps[-1] - stamps[warm_up - 1]) / (len(stamps) - warm_up)
     return per_step * data.steps_per_epoch
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
 
 from catdog_utils import cli, config, data, training
 
@@ -37,25 +38,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for name in ("CATDOG_PROFILE", "CATDOG_DATA_SOURCE"):
         monkeypatch.delenv(name, raising=False)
     yield home
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    """Run ``catdog ARGV`` in this process: ``(exit code, stdout, stderr)``."""
-    capsys.readouterr()  # drop anything printed before
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err: str, *fragments: str) -> str:
-    """Assert ``err`` is exactly one ``catdog: error: ...`` line; return its message."""
-    assert err.startswith("catdog: error: "), err
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    message = err[len("catdog: error: ") : -1]
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def catdog_env(home: Path, data_dir: Path | None = None) -> dict[str, str]:
