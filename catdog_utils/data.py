@@ -996,15 +996,22 @@ def _write_csv(path: Path, header: Iterable[str], rows: Iterable[Iterable[Any]])
         writer.writerows(rows)
 
 
-def _up_to_date(dest: Path, fingerprint: dict[str, Any], settings: dict[str, Any]) -> dict | None:
-    """The saved ``source.json`` if ``dest`` is intact and was built the same way, else None."""
+def _up_to_date(
+    dest: Path, fingerprint: dict[str, Any] | None, settings: dict[str, Any]
+) -> dict | None:
+    """The saved ``source.json`` if ``dest`` is intact and was built the same way, else None.
+
+    ``fingerprint=None`` accepts any source (the learner named none).
+    """
     try:
         saved = json.loads((dest / SOURCE_INFO_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(saved, dict):
         return None
-    if saved.get("fingerprint") != fingerprint or saved.get("settings") != settings:
+    if fingerprint is not None and saved.get("fingerprint") != fingerprint:
+        return None
+    if saved.get("settings") != settings:
         return None
     try:
         require_dataset(dest)
@@ -1092,7 +1099,9 @@ def prepare_dataset(
         source: an ``http(s)://`` URL of a zip, a local zip, or a local folder, in the
             PetImages layout (``PetImages/Cat``, ``PetImages/Dog``) or the course layout
             (``training_set|test_set/{cats,dogs}``), possibly inside one top folder.
-            Default: :func:`config.default_source` (Microsoft's zip).
+            Default: :func:`config.default_source` (Microsoft's zip), except that with no
+            source named at all (no argument, no ``$CATDOG_DATA_SOURCE``) an intact data set
+            already at ``dest`` is kept, whatever it was built from.
         dest: the data set folder to create (default :func:`config.data_dir`).
         train_per_class: training images per class.  A course-layout source keeps its own
             split (up to this many); a PetImages source gives each class's first
@@ -1117,7 +1126,6 @@ def prepare_dataset(
     started = time.perf_counter()
     if train_per_class < 1 or test_per_class < 1:
         raise ValueError("train_per_class and test_per_class must be at least 1")
-    source = config.default_source() if source is None else source
     dest = (Path(dest) if dest is not None else config.data_dir()).expanduser().resolve()
     settings = {
         "format_version": FORMAT_VERSION,
@@ -1137,6 +1145,16 @@ def prepare_dataset(
             message=f"{dest} already prepared from {saved.get('source')}; nothing to do",
             seconds=time.perf_counter() - started,
         )
+
+    if source is None and not os.environ.get("CATDOG_DATA_SOURCE"):
+        # No source named: an intact data set built from any source is kept as it is, so
+        # `make run-notebooks` after `make data SOURCE=...` never goes online.
+        saved = _up_to_date(dest, None, settings)
+        if saved is not None:
+            result = skipped(saved)
+            say(result.message)
+            return result
+    source = config.default_source() if source is None else source
 
     url = str(source) if isinstance(source, str) and _is_url(source) else None
     if url is not None:

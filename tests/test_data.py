@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from catdog_utils import data
+from catdog_utils import config, data
 from catdog_utils.errors import (
     DataNotFoundError,
     DestinationError,
@@ -387,6 +387,20 @@ def test_second_run_is_a_no_op(course_folder: Path, tmp_path: Path) -> None:
     assert again.counts == COURSE_COUNTS
     assert tree_mtimes(dest) == mtimes
     assert tree_hashes(course_folder) == source_before
+
+
+def test_no_source_named_keeps_an_existing_data_set_offline(
+    course_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "cats_and_dogs"
+    data.prepare_dataset(course_folder, dest, **SMALL)
+    monkeypatch.delenv("CATDOG_DATA_SOURCE", raising=False)
+    # the default source is a URL: any attempt to download would fail here
+    monkeypatch.setattr(config, "DEFAULT_SOURCE_URL", "http://127.0.0.1:9/never.zip")
+    again = data.prepare_dataset(None, dest, **SMALL)
+    assert again.skipped and str(course_folder) in again.message
+    with pytest.raises(SourceError, match="SOURCE="):  # an empty destination still needs one
+        data.prepare_dataset(None, tmp_path / "empty", **SMALL)
 
 
 def test_rebuild_when_settings_change_or_dataset_damaged(
