@@ -465,7 +465,7 @@ def download(
             unit_scale=True,
             unit_divisor=1024,
             desc=dest_file.name,
-            disable=not progress,
+            disable=None if progress else True,  # None: no bar when not a terminal
         )
         try:
             with handle, bar:
@@ -1146,14 +1146,21 @@ def prepare_dataset(
             seconds=time.perf_counter() - started,
         )
 
+    def already_done(fingerprint: dict[str, Any] | None) -> PrepareResult | None:
+        """The no-op result when ``dest`` was built from this source, else None."""
+        saved = _up_to_date(dest, fingerprint, settings)
+        if saved is None:
+            return None
+        result = skipped(saved)
+        say(result.message)
+        return result
+
     if source is None and not os.environ.get("CATDOG_DATA_SOURCE"):
         # No source named: an intact data set built from any source is kept as it is, so
         # `make run-notebooks` after `make data SOURCE=...` never goes online.
-        saved = _up_to_date(dest, None, settings)
-        if saved is not None:
-            result = skipped(saved)
-            say(result.message)
-            return result
+        done = already_done(None)
+        if done is not None:
+            return done
     source = config.default_source() if source is None else source
 
     url = str(source) if isinstance(source, str) and _is_url(source) else None
@@ -1162,11 +1169,9 @@ def prepare_dataset(
             raise SourceError(f"Cannot download {url}: only http(s) URLs work; use {_OFFLINE_FIX}")
         description = f"URL {url}"
         fingerprint: dict[str, Any] = {"kind": "url", "url": url}
-        saved = _up_to_date(dest, fingerprint, settings)
-        if saved is not None:
-            result = skipped(saved)
-            say(result.message)
-            return result
+        done = already_done(fingerprint)
+        if done is not None:
+            return done
         _check_destination(dest)
         folder = Path(download_dir) if download_dir is not None else dest.parent / "downloads"
         if _inside(folder.resolve(), dest):
@@ -1207,11 +1212,9 @@ def prepare_dataset(
         all_entries = [e for group in layout.groups.values() for e in group]
         if url is None:
             fingerprint = opened.fingerprint(all_entries)
-            saved = _up_to_date(dest, fingerprint, settings)
-            if saved is not None:
-                result = skipped(saved)
-                say(result.message)
-                return result
+            done = already_done(fingerprint)
+            if done is not None:
+                return done
         _check_destination(dest)
         for stale in _stale_dirs(dest):
             shutil.rmtree(stale, ignore_errors=True)
@@ -1296,7 +1299,7 @@ def _build(
     n_workers = workers or max(2, min(4, os.cpu_count() or 2))
     quotas = {key: _quota(key[0], train_per_class, test_per_class) for key in layout.groups}
     total = sum(min(q, len(layout.groups[k])) for k, q in quotas.items())
-    bar = tqdm(total=total, unit="img", desc="checking photos", disable=not progress)
+    bar = tqdm(total=total, unit="img", desc="checking photos", disable=None if progress else True)
     placed: list[tuple[str, str, _Outcome]] = []  # (split, class, outcome)
     report: list[_Outcome] = []
     notes: list[str] = []

@@ -93,3 +93,15 @@ def tiny_dataset(shared_dataset: Path, tmp_path_factory: pytest.TempPathFactory)
     return data.prepare_dataset(
         source, root / "cats_and_dogs", train_per_class=12, test_per_class=4, progress=False
     ).dest
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the course at an empty project folder in ``tmp_path`` (no profile, no source)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CATDOG_HOME", str(home))
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(home / "data" / "cats_and_dogs"))
+    for name in ("CATDOG_PROFILE", "CATDOG_DATA_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    return home

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,16 +28,8 @@ from catdog_utils import cli, config, data, training
 # Helpers
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the course at an empty project folder in ``tmp_path``."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("CATDOG_HOME", str(home))
-    monkeypatch.setenv("CATDOG_DATA_DIR", str(home / "data" / "cats_and_dogs"))
-    for name in ("CATDOG_PROFILE", "CATDOG_DATA_SOURCE"):
-        monkeypatch.delenv(name, raising=False)
-    yield home
+# Every test here runs with the course pointed at an empty folder (conftest.isolated_home).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def catdog_env(home: Path, data_dir: Path | None = None) -> dict[str, str]:

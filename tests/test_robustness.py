@@ -54,16 +54,8 @@ SIZE_ARGS = ("--train-per-class", "2", "--test-per-class", "1")
 # Helpers
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the course at an empty project folder in ``tmp_path``."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("CATDOG_HOME", str(home))
-    monkeypatch.setenv("CATDOG_DATA_DIR", str(home / "data" / "cats_and_dogs"))
-    for name in ("CATDOG_PROFILE", "CATDOG_DATA_SOURCE"):
-        monkeypatch.delenv(name, raising=False)
-    yield home
+# Every test here runs with the course pointed at an empty folder (conftest.isolated_home).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def run_python(code: str, home: Path, *args: object) -> subprocess.CompletedProcess[str]:
