@@ -465,7 +465,7 @@ def download(
             unit_scale=True,
             unit_divisor=1024,
             desc=dest_file.name,
-            disable=None if progress else True,  # None: no bar when not a terminal
+            disable=not progress,
         )
         try:
             with handle, bar:
@@ -1299,7 +1299,7 @@ def _build(
     n_workers = workers or max(2, min(4, os.cpu_count() or 2))
     quotas = {key: _quota(key[0], train_per_class, test_per_class) for key in layout.groups}
     total = sum(min(q, len(layout.groups[k])) for k, q in quotas.items())
-    bar = tqdm(total=total, unit="img", desc="checking photos", disable=None if progress else True)
+    bar = tqdm(total=total, unit="img", desc="checking photos", disable=not progress)
     placed: list[tuple[str, str, _Outcome]] = []  # (split, class, outcome)
     report: list[_Outcome] = []
     notes: list[str] = []
