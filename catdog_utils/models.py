@@ -160,13 +160,7 @@ def build_baseline_cnn(
     x = layers.Dense(128, activation="relu", name="dense")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="baseline_cnn")
-    if compile_model:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="binary_crossentropy",
-            metrics=["accuracy"],
-        )
-    return model
+    return compile_adam(model, learning_rate) if compile_model else model
 
 
 def build_deeper_cnn(
@@ -200,13 +194,7 @@ def build_deeper_cnn(
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="deeper_cnn")
-    if compile_model:
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="binary_crossentropy",
-            metrics=["accuracy"],
-        )
-    return model
+    return compile_adam(model, learning_rate) if compile_model else model
 
 
 def build_improved_cnn(
@@ -252,6 +240,18 @@ def build_improved_cnn(
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="dog_probability", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="improved_cnn")
+
+
+def compile_adam(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Compile as the original course did: Adam, binary cross-entropy, accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
 
 
 def compile_improved(
