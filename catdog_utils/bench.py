@@ -11,9 +11,14 @@ and the same images, :func:`run_benchmark` measures the seconds per training epo
 3. the compute floor: the same model trained on the same images already in memory as
    float32 tensors, with no augmentation, so the input pipeline costs (almost) nothing.
 
-Each figure is the median of the timed epochs that follow one warm-up epoch (tracing,
-caches); the process's CPU seconds per epoch are recorded too, since on a shared machine
-they move much less than the wall clock.  It also measures single-image prediction
+Each figure is the mean of the timed epochs that follow one warm-up epoch (tracing,
+caches): the seconds a learner waits per epoch.  Every epoch is also split into its
+*start-of-epoch wait* (how much longer its first step took than a typical step) and the
+rest, its *steady state*: with TensorFlow 2.21, a ``tf.data`` pipeline with autotuning
+(which Keras's adapter for ``ImageDataGenerator`` uses) can stall for seconds when each
+epoch starts, and the report shows both figures (see :func:`pipeline.pipeline_options`).
+The process's CPU seconds per epoch are recorded too, since on a shared machine they
+move much less than the wall clock.  It also measures single-image prediction
 latency, batch inference throughput and the process's peak memory, and records the CPU
 it ran on.  :func:`format_report` ends
 with the one line a learner compares::
@@ -49,9 +54,10 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Images per class in quick mode (800 images an epoch: the whole bench runs in about a
 #: minute on 2 cores).
 QUICK_PER_CLASS = 400
-#: Timed epochs (after one warm-up epoch) in each mode.
-QUICK_EPOCHS = 3
-FULL_EPOCHS = 2
+#: Timed epochs (after one warm-up epoch) in each mode.  Start-of-epoch stalls come and
+#: go from epoch to epoch, so a few epochs are needed for a fair mean.
+QUICK_EPOCHS = 4
+FULL_EPOCHS = 4
 #: Single-image predictions timed for the latency figure.
 LATENCY_CALLS = 50
 #: Images and batch size of the inference-throughput figure.
@@ -65,9 +71,11 @@ class BenchResult:
 
     ``*_epoch_seconds`` hold the timed epochs only (wall clock); ``*_warmup_seconds`` the
     first epoch of each pipeline, which also traces the model and (course pipeline) fills
-    buffers.  ``*_epoch_cpu_seconds`` are the process's CPU seconds (all threads) in the
-    same timed epochs: on a machine shared with other work they show what each pipeline
-    costs even when the wall clock is inflated by waiting for a core.  ``idg_*`` are
+    buffers.  ``*_epoch_wait_seconds`` are the timed epochs' start-of-epoch waits: how
+    much longer the first step took than the epoch's median step.
+    ``*_epoch_cpu_seconds`` are the process's CPU seconds (all threads) in the same timed
+    epochs: on a machine shared with other work they show what each pipeline costs even
+    when the wall clock is inflated by waiting for a core.  ``idg_*`` are
     ``None`` when ``ImageDataGenerator`` is not available or was skipped.
     """
 
@@ -89,6 +97,9 @@ class BenchResult:
     idg_warmup_seconds: float | None = None
     idg_note: str = ""
     idg_epoch_cpu_seconds: list[float] | None = None
+    idg_epoch_wait_seconds: list[float] | None = None
+    course_epoch_wait_seconds: list[float] = field(default_factory=list)
+    floor_epoch_wait_seconds: list[float] = field(default_factory=list)
     course_epoch_cpu_seconds: list[float] = field(default_factory=list)
     floor_epoch_cpu_seconds: list[float] = field(default_factory=list)
     augmentation: str = "models.build_original_augmentation"
@@ -102,18 +113,34 @@ class BenchResult:
 
     @property
     def idg_seconds_per_epoch(self) -> float | None:
-        """Median timed epoch of the ``ImageDataGenerator`` pipeline (``None``: not run)."""
-        return _median(self.idg_epoch_seconds) if self.idg_epoch_seconds else None
+        """Mean timed epoch of the ``ImageDataGenerator`` pipeline (``None``: not run)."""
+        return _mean(self.idg_epoch_seconds) if self.idg_epoch_seconds else None
 
     @property
     def course_seconds_per_epoch(self) -> float:
-        """Median timed epoch of the course pipeline."""
-        return _median(self.course_epoch_seconds)
+        """Mean timed epoch of the course pipeline."""
+        return _mean(self.course_epoch_seconds)
 
     @property
     def floor_seconds_per_epoch(self) -> float:
-        """Median timed epoch of the compute floor."""
-        return _median(self.floor_epoch_seconds)
+        """Mean timed epoch of the compute floor."""
+        return _mean(self.floor_epoch_seconds)
+
+    @property
+    def steady_speedup(self) -> float | None:
+        """Like :attr:`speedup`, with every start-of-epoch wait taken out."""
+        if not self.idg_epoch_seconds:
+            return None
+        return _steady(self.idg_epoch_seconds, self.idg_epoch_wait_seconds) / _steady(
+            self.course_epoch_seconds, self.course_epoch_wait_seconds
+        )
+
+    @property
+    def steady_overhead(self) -> float:
+        """Like :attr:`overhead`, with every start-of-epoch wait taken out."""
+        return _steady(self.course_epoch_seconds, self.course_epoch_wait_seconds) / _steady(
+            self.floor_epoch_seconds, self.floor_epoch_wait_seconds
+        )
 
     @property
     def speedup(self) -> float | None:
@@ -169,6 +196,8 @@ class BenchResult:
             cpu_overhead=self.cpu_overhead,
             best_speedup=self.best_speedup,
             best_overhead=self.best_overhead,
+            steady_speedup=self.steady_speedup,
+            steady_overhead=self.steady_overhead,
             summary=summary_line(self),
         )
         return data
@@ -176,6 +205,17 @@ class BenchResult:
 
 def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(statistics.fmean(values))
+
+
+def _steady(epochs: Sequence[float], waits: Sequence[float] | None) -> float:
+    """Mean epoch seconds without the start-of-epoch waits (none recorded: unchanged)."""
+    if not waits:
+        return _mean(epochs)
+    return _mean([epoch - wait for epoch, wait in zip(epochs, waits, strict=True)])
 
 
 def _peak_rss_mb() -> float:
@@ -212,7 +252,9 @@ def system_info() -> dict[str, Any]:
                 cpu_model = value.strip()
             elif key.strip() == "flags" and not flags:
                 flags = set(value.split())
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from .pipeline import usable_cores
+
+    usable = usable_cores()
     quota = None
     cpu_max = Path("/sys/fs/cgroup/cpu.max")
     if cpu_max.is_file():
@@ -264,25 +306,42 @@ def find_image_data_generator() -> tuple[type | None, str]:
 
 @dataclass
 class EpochTimes:
-    """Per-epoch wall-clock seconds and process CPU seconds (all threads) of one fit."""
+    """Per-epoch wall-clock seconds, process CPU seconds (all threads) and start waits.
+
+    ``wait[i]``: how much longer epoch ``i``'s first step took than its median step
+    (0 when it was not slower), i.e. the time lost before the pipeline delivered.
+    """
 
     wall: list[float]
     cpu: list[float]
+    wait: list[float] = field(default_factory=list)
 
 
 def _timed_fit(model: keras.Model, data: Any, epochs: int) -> EpochTimes:
-    """Fit ``model`` for ``epochs`` epochs, timing each epoch (wall clock and CPU)."""
+    """Fit ``model`` for ``epochs`` epochs, timing each epoch (wall clock, CPU, start wait)."""
     import keras
 
     times = EpochTimes([], [])
 
     class _EpochSeconds(keras.callbacks.Callback):
+        # Only *begin* hooks: a callback with an ``on_train_batch_end`` hook makes Keras
+        # turn every step's logs into Python floats, which slowed the course pipeline by
+        # up to 20 %.  The first stamp after the epoch's start is step 1's begin, so the
+        # first interval holds the start-of-epoch wait and step 0.
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._start = time.perf_counter(), time.process_time()
+            self._stamps = [self._start[0]]
+
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            if batch > 0:
+                self._stamps.append(time.perf_counter())
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            times.wall.append(time.perf_counter() - self._start[0])
+            end = time.perf_counter()
+            times.wall.append(end - self._start[0])
             times.cpu.append(time.process_time() - self._start[1])
+            steps = np.diff([*self._stamps, end])
+            times.wait.append(max(0.0, float(steps[0] - np.median(steps))))
 
     model.fit(data, epochs=epochs, callbacks=[_EpochSeconds()], verbose=0, shuffle=False)
     return times
@@ -372,10 +431,12 @@ def floor_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
     """
     import tensorflow as tf
 
+    from .pipeline import PREFETCH_BATCHES, pipeline_options
+
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)[:, None])).batch(batch_size)
     # cast per batch (uint8 -> float32) before the cache: only one float32 copy is kept
     ds = ds.map(lambda images, labels: (tf.cast(images, tf.float32), labels))
-    return ds.cache().prefetch(tf.data.AUTOTUNE)
+    return ds.cache().prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
 def _bench_floor(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> EpochTimes:
@@ -451,7 +512,7 @@ def run_benchmark(
             ``training_set`` is what every pipeline trains on.
         quick: use the first :data:`QUICK_PER_CLASS` images of each class (about a minute
             on 2 cores) instead of all 8000.
-        epochs: timed epochs per pipeline after one warm-up epoch (default 2).
+        epochs: timed epochs per pipeline after one warm-up epoch (default 4).
         batch_size / image_size / seed: as in the original course (32, 64, 1337).
         per_class: images per class, overriding ``quick`` (tests use a handful).
         include_idg: time the ``ImageDataGenerator`` pipeline (the slow part).
@@ -534,6 +595,15 @@ def run_benchmark(
             "ImageDataGenerator ran with Keras 3's PyDataset defaults (workers=1, no "
             "multiprocessing), as the original course's code does"
         )
+        idg_wait = _mean(idg_times.wait[1:])
+        if idg_wait > 0.5:
+            notes.append(
+                f"ImageDataGenerator waited {idg_wait:.1f} s on average at the start of each "
+                "epoch, both cores idle: Keras feeds it through tf.data with autotuned "
+                "prefetch, and TensorFlow 2.21 tears each epoch's iterator down only after "
+                "its autotuning thread wakes; the course pipeline turns autotuning off "
+                "(pipeline.pipeline_options).  The steady-state figures leave the wait out"
+            )
     if system.get("load_average_at_start") and system["load_average_at_start"][0] > 0.5:
         notes.append(
             f"load average {system['load_average_at_start'][0]} at start: other processes "
@@ -549,16 +619,19 @@ def run_benchmark(
         idg_epoch_seconds=idg_times.wall[1:] if idg_times else None,
         idg_warmup_seconds=idg_times.wall[0] if idg_times else None,
         idg_epoch_cpu_seconds=idg_times.cpu[1:] if idg_times else None,
+        idg_epoch_wait_seconds=idg_times.wait[1:] if idg_times else None,
         idg_note=idg_note,
         course_epoch_seconds=course.wall[1:],
         course_warmup_seconds=course.wall[0],
         course_epoch_cpu_seconds=course.cpu[1:],
+        course_epoch_wait_seconds=course.wait[1:],
         augmentation=_name_of(augmentation)
         if augmentation
         else "models.build_original_augmentation",
         floor_epoch_seconds=floor.wall[1:],
         floor_warmup_seconds=floor.wall[0],
         floor_epoch_cpu_seconds=floor.cpu[1:],
+        floor_epoch_wait_seconds=floor.wait[1:],
         decode_seconds=decode_seconds,
         latency_ms=latencies[method],
         latency_method=method,
@@ -599,22 +672,24 @@ def format_report(result: BenchResult) -> str:
     lines = [
         f"catdog bench ({r.mode}): {r.images_per_epoch} training images/epoch, "
         f"batch {r.batch_size}, {r.image_size}x{r.image_size}, baseline CNN; "
-        f"median of {r.timed_epochs} timed epoch(s) after 1 warm-up",
+        f"mean of {r.timed_epochs} timed epoch(s) after 1 warm-up",
         f"CPU: {s.get('cpu_model')}, {s.get('usable_cores')} usable of "
         f"{s.get('logical_cores')} logical cores, bf16 flags: "
         f"{', '.join(s.get('bf16_flags') or []) or 'none'}; load at start "
         f"{s.get('load_average_at_start')}",
         f"TensorFlow {s.get('tensorflow')}, Keras {s.get('keras')}, Python {s.get('python')}",
         "",
-        f"{'pipeline':<42}{'s/epoch':>8}{'ms/img':>8}{'best':>7}{'CPU s':>7}{'warm-up':>9}"
-        "  timed epochs (s)",
+        f"{'pipeline':<42}{'s/epoch':>8}{'ms/img':>8}{'wait':>6}{'steady':>8}{'CPU s':>7}"
+        f"{'warm-up':>9}  timed epochs (s)",
     ]
-    rows: list[tuple[str, float, list[float] | None, float | None, list[float]]] = []
+    Row = tuple[str, float, list[float] | None, list[float] | None, float | None, list[float]]
+    rows: list[Row] = []
     if r.idg_seconds_per_epoch is not None:
         rows.append(
             (
                 "ImageDataGenerator.flow_from_directory",
                 r.idg_seconds_per_epoch,
+                r.idg_epoch_wait_seconds,
                 r.idg_epoch_cpu_seconds,
                 r.idg_warmup_seconds,
                 r.idg_epoch_seconds or [],
@@ -624,6 +699,7 @@ def format_report(result: BenchResult) -> str:
         (
             "course tf.data (decoded once, augmented)",
             r.course_seconds_per_epoch,
+            r.course_epoch_wait_seconds,
             r.course_epoch_cpu_seconds,
             r.course_warmup_seconds,
             r.course_epoch_seconds,
@@ -631,17 +707,18 @@ def format_report(result: BenchResult) -> str:
         (
             "compute floor (tensors in memory)",
             r.floor_seconds_per_epoch,
+            r.floor_epoch_wait_seconds,
             r.floor_epoch_cpu_seconds,
             r.floor_warmup_seconds,
             r.floor_epoch_seconds,
         ),
     ]
-    for name, median, cpu, warm, epochs in rows:
+    for name, mean, waits, cpu, warm, epochs in rows:
         cpu_text = f"{_median(cpu):>7.2f}" if cpu else f"{'-':>7}"
+        wait_text = f"{_mean(waits):>6.2f}" if waits else f"{'-':>6}"
         lines.append(
-            f"{name:<42}{median:>8.2f}{median * per_image:>8.2f}{min(epochs):>7.2f}{cpu_text}"
-            f"{warm or 0:>9.2f}  "
-            f"{_fmt_epochs(epochs)}"
+            f"{name:<42}{mean:>8.2f}{mean * per_image:>8.2f}{wait_text}"
+            f"{_steady(epochs, waits):>8.2f}{cpu_text}{warm or 0:>9.2f}  {_fmt_epochs(epochs)}"
         )
     if r.idg_seconds_per_epoch is None:
         lines.append(f"ImageDataGenerator: not measured ({r.idg_note})")
@@ -650,13 +727,15 @@ def format_report(result: BenchResult) -> str:
         return f"{value:.2f}x" if value is not None else "n/a"
 
     lines += [
-        "(s/epoch: median of the timed epochs; best: the fastest one; CPU s: median process "
-        "CPU seconds, all threads)",
+        "(s/epoch: mean of the timed epochs, what a learner waits; wait: mean start-of-epoch "
+        "wait, the first step's time beyond a typical step; steady: s/epoch without it; "
+        "CPU s: median process CPU seconds, all threads)",
         f"course augmentation: {r.augmentation}",
         f"one-off decode of {r.images_per_epoch} JPEGs (course pipeline): {r.decode_seconds:.2f} s",
-        f"from the fastest epochs: speedup {ratio(r.best_speedup)}, overhead "
-        f"{ratio(r.best_overhead)}; in CPU seconds: speedup {ratio(r.cpu_speedup)}, "
-        f"overhead {ratio(r.cpu_overhead)}",
+        f"steady state (start-of-epoch waits taken out): speedup {ratio(r.steady_speedup)}, "
+        f"overhead {ratio(r.steady_overhead)}; from the fastest epochs: speedup "
+        f"{ratio(r.best_speedup)}, overhead {ratio(r.best_overhead)}; in CPU seconds: "
+        f"speedup {ratio(r.cpu_speedup)}, overhead {ratio(r.cpu_overhead)}",
         "",
         f"single-image latency: {r.latency_ms:.2f} ms ({r.latency_method}; "
         + ", ".join(f"{k} {v:.2f} ms" for k, v in r.latency_ms_by_method.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ def _result(**changes: object) -> bench.BenchResult:
         batch_size=32,
         image_size=64,
         timed_epochs=3,
-        idg_epoch_seconds=[9.0, 12.0, 10.0],
+        idg_epoch_seconds=[9.0, 12.0, 9.0],
+        idg_epoch_wait_seconds=[0.0, 3.0, 0.0],
         idg_warmup_seconds=11.0,
         idg_epoch_cpu_seconds=[5.0, 5.0, 5.0],
         course_epoch_seconds=[2.5, 2.0, 3.0],
@@ -45,7 +47,7 @@ def _result(**changes: object) -> bench.BenchResult:
     return bench.BenchResult(**values)  # type: ignore[arg-type]
 
 
-def test_speedup_and_overhead_are_ratios_of_median_epochs() -> None:
+def test_speedup_and_overhead_are_ratios_of_mean_epochs() -> None:
     result = _result()
     assert result.idg_seconds_per_epoch == 10.0
     assert result.course_seconds_per_epoch == 2.5
@@ -56,6 +58,34 @@ def test_speedup_and_overhead_are_ratios_of_median_epochs() -> None:
     assert result.cpu_speedup == pytest.approx(5.0 / 3.0)
     assert result.best_speedup == pytest.approx(9.0 / 2.0)
     assert result.best_overhead == pytest.approx(2.0 / 1.9)
+    # steady state: ImageDataGenerator's 3-s start-of-epoch wait taken out (9 s a epoch)
+    assert result.steady_speedup == pytest.approx(9.0 / 2.5)
+    assert result.steady_overhead == pytest.approx(1.25)
+
+
+def test_timed_fit_separates_the_start_of_epoch_wait() -> None:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    def batches():  # every epoch's first batch arrives 0.3 s late, the others at once
+        time.sleep(0.3)
+        for _ in range(6):
+            yield np.zeros((4, 3), "float32"), np.zeros((4, 1), "float32")
+
+    data = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(
+            tf.TensorSpec((None, 3), tf.float32),
+            tf.TensorSpec((None, 1), tf.float32),
+        ),
+    )
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    times = bench._timed_fit(model, data, epochs=3)
+    assert len(times.wall) == len(times.cpu) == len(times.wait) == 3
+    for wall, wait in zip(times.wall[1:], times.wait[1:], strict=True):
+        assert 0.25 < wait < wall
 
 
 def test_report_ends_with_exactly_one_summary_line() -> None:
@@ -67,6 +97,9 @@ def test_report_ends_with_exactly_one_summary_line() -> None:
     assert "tf.function" in report and "1.25 ms" in report
     assert "3,000 images/s" in report
     assert "in CPU seconds: speedup 1.67x, overhead 1.20x" in report
+    assert "steady state (start-of-epoch waits taken out): speedup 3.60x, overhead 1.25x" in report
+    idg_row = next(line for line in lines if line.startswith("ImageDataGenerator."))
+    assert idg_row.split()[1:5] == ["10.00", "12.50", "1.00", "9.00"]
 
 
 def test_report_without_image_data_generator_says_so() -> None:
@@ -74,6 +107,7 @@ def test_report_without_image_data_generator_says_so() -> None:
         idg_epoch_seconds=None,
         idg_warmup_seconds=None,
         idg_epoch_cpu_seconds=None,
+        idg_epoch_wait_seconds=None,
         idg_note="not available",
     )
     assert result.speedup is None
@@ -145,6 +179,7 @@ def test_tiny_real_benchmark_measures_every_pipeline(shared_dataset: Path) -> No
     report = bench.format_report(result)
     assert SUMMARY.match(report.splitlines()[-1])
     assert result.speedup is not None and result.speedup > 0
+    assert len(result.course_epoch_wait_seconds) == 1 and result.course_epoch_wait_seconds[0] >= 0
 
 
 def test_a_folder_the_pipelines_would_read_differently_is_refused(

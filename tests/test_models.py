@@ -124,6 +124,35 @@ def test_original_augmentation_matches_image_data_generator_settings() -> None:
     assert flip.mode == "horizontal"
 
 
+def test_two_pass_resampling_equals_the_projective_transform_kernel() -> None:
+    # resample_shear_zoom does in two 1-D passes what TensorFlow's 2-D kernel does
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(7)
+    n, h, w = 12, 40, 56
+    x = rng.uniform(0, 255, (n, h, w, 3)).astype("float32")
+    x_scale = (rng.uniform(0.7, 1.3, n) * rng.choice([-1.0, 1.0], n)).astype("float32")
+    x_shear = rng.uniform(-0.3, 0.3, n).astype("float32")  # far beyond the original 0.0035
+    y_scale = rng.uniform(0.7, 1.3, n).astype("float32")
+    got = models.resample_shear_zoom(x, x_scale, x_shear, y_scale).numpy()
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    zeros = np.zeros(n, "float32")
+    transforms = np.stack(
+        [x_scale, x_shear, cx - x_scale * cx - x_shear * cy, zeros, y_scale,
+         cy - y_scale * cy, zeros, zeros],
+        axis=1,
+    )  # fmt: skip
+    expected = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=transforms,
+        output_shape=[h, w],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    ).numpy()
+    assert got.shape == x.shape
+    assert np.abs(got - expected).max() < 0.01
+
+
 def test_fused_augmentation_flips_and_zooms_like_the_layers() -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")

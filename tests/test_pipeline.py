@@ -66,6 +66,22 @@ def test_training_batches_are_reshuffled_each_epoch(shared_dataset: Path) -> Non
     assert not np.array_equal(first, second)
 
 
+def test_pipelines_are_not_autotuned(shared_dataset: Path) -> None:
+    # autotuning made every new epoch's iterator wait seconds for the last one's tuning
+    # thread (see pipeline.pipeline_options); every course pipeline turns it off
+    paths, labels = pipeline.list_split_files(shared_dataset, "training_set", per_class=4)
+    images = pipeline.decode_images(paths, 16)
+    augment = models.build_original_augmentation(seed=1)
+    for ds in (
+        pipeline.to_dataset(images, labels, batch_size=4),
+        pipeline.to_dataset(images, labels, batch_size=4, shuffle=True, augment=augment),
+    ):
+        assert ds.options().autotune.enabled is False
+        x, y = next(iter(ds))
+        assert x.shape == (4, 16, 16, 3) and x.dtype.name == "float32" and y.shape == (4, 1)
+    assert pipeline.usable_cores() >= 1
+
+
 def test_decode_cache_is_reused_and_matches(shared_dataset: Path, tmp_path: Path) -> None:
     paths, _ = pipeline.list_split_files(shared_dataset, "test_set", per_class=5)
     fresh = pipeline.decode_images(paths, 24, cache_dir=tmp_path)
