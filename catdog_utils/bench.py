@@ -51,8 +51,8 @@ from .errors import CatdogError
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-#: Images per class in quick mode (800 images an epoch: the whole bench runs in about a
-#: minute on 2 cores).
+#: Images per class in quick mode (800 images an epoch: the whole bench runs in about
+#: half a minute on 2 cores).
 QUICK_PER_CLASS = 400
 #: Timed epochs (after one warm-up epoch) in each mode.  Start-of-epoch stalls come and
 #: go from epoch to epoch, so a few epochs are needed for a fair mean.
@@ -324,10 +324,11 @@ def _timed_fit(model: keras.Model, data: Any, epochs: int) -> EpochTimes:
     times = EpochTimes([], [])
 
     class _EpochSeconds(keras.callbacks.Callback):
-        # Only *begin* hooks: a callback with an ``on_train_batch_end`` hook makes Keras
-        # turn every step's logs into Python floats, which slowed the course pipeline by
-        # up to 20 %.  The first stamp after the epoch's start is step 1's begin, so the
-        # first interval holds the start-of-epoch wait and step 0.
+        # Only *begin* hooks: a callback with an ``on_train_batch_end`` hook turns off
+        # Keras's asynchronous callback dispatch and makes it turn every step's logs into
+        # Python floats, so the timer would change what it times.  The first stamp after
+        # the epoch's start is step 1's begin, so the first interval holds the
+        # start-of-epoch wait and step 0.
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._start = time.perf_counter(), time.process_time()
             self._stamps = [self._start[0]]
@@ -510,7 +511,7 @@ def run_benchmark(
     Args:
         data_dir: a prepared course data set (default :func:`config.data_dir`); its
             ``training_set`` is what every pipeline trains on.
-        quick: use the first :data:`QUICK_PER_CLASS` images of each class (about a minute
+        quick: use the first :data:`QUICK_PER_CLASS` images of each class (about 30 s
             on 2 cores) instead of all 8000.
         epochs: timed epochs per pipeline after one warm-up epoch (default 4).
         batch_size / image_size / seed: as in the original course (32, 64, 1337).
