@@ -177,13 +177,9 @@ def export_tflite(model_or_saved_model_dir: keras.Model | str | Path, path: str 
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DestinationError(f"Cannot create {path.parent}: {exc.strerror}") from exc
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.tflite")
-    try:
-        tmp.write_bytes(flatbuffer)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from .training import atomic_write_bytes
+
+    return atomic_write_bytes(path, flatbuffer)
 
 
 # --------------------------------------------------------------------------------------

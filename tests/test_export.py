@@ -6,6 +6,7 @@ pixel, so matching them on real photos checks the whole graph, weights and prepr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,12 +134,10 @@ def test_failed_tflite_write_leaves_no_file(
     target = tmp_path / "model.tflite"
     target.write_bytes(b"an older export")
 
-    def half_write(self: Path, data: bytes) -> int:
-        with open(self, "wb") as fh:
-            fh.write(data[: len(data) // 2])
+    def disk_full(fd: int) -> None:  # the bytes are written, flushing them to disk fails
         raise OSError("disk full")
 
-    monkeypatch.setattr(Path, "write_bytes", half_write)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="disk full"):
         export.export_tflite(saved_model, target)
     monkeypatch.undo()
