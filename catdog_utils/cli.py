@@ -163,10 +163,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             else models.build_original_augmentation(args.seed)
         ),
     )
-    print(f"Training the {args.model} model: {course.counts}, {image_size}px, {epochs} epochs")
     if improved:
-        result = training.train_improved(course, epochs, out)
+        # chapter 05's recipe: mixed bfloat16 where the CPU has it, epochs fitted to the
+        # profile's time budget unless --epochs names them
+        budget = None if args.epochs else profile.improved_budget_minutes
+        plan = f"at most {epochs} epochs in {budget:g} minutes" if budget else f"{epochs} epochs"
+        bf16 = training.use_bfloat16_if_supported()
+        print(
+            f"Training the improved model: {course.counts}, {image_size}px, {plan}"
+            f"{', mixed bfloat16' if bf16 else ''}"
+        )
+        try:
+            result = training.train_improved(course, epochs, out, budget_minutes=budget)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
     else:
+        print(f"Training the baseline model: {course.counts}, {image_size}px, {epochs} epochs")
         result = training.train_baseline(course, epochs, out)
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "

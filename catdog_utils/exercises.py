@@ -279,39 +279,138 @@ def separable_conv_params(in_channels: int, out_channels: int, kernel: int = 3) 
 
 
 def check_separable_params(
-    answer: object, in_channels: int = 128, out_channels: int = 256
+    separable: object, full: object, in_channels: int = 128, out_channels: int = 256
 ) -> Feedback:
-    """Exercise 05.1: weights of a bias-free 3x3 separable convolution."""
+    """Exercise 05.1: weights of a bias-free 3x3 separable convolution, and of a full one."""
     expected = separable_conv_params(in_channels, out_channels)
-    full = 9 * in_channels * out_channels
-    return _number(
-        answer,
+    expected_full = 9 * in_channels * out_channels
+    if separable is None or full is None:
+        return _open(
+            "a separable convolution is a 3x3 depthwise filter per input channel, then a 1x1 "
+            "convolution from in_channels to out_channels; a full Conv2D has one 3x3 filter for "
+            "every (input channel, output channel) pair."
+        )
+    sep = _number(
+        separable,
         expected,
-        f"9 x {in_channels} (one 3x3 filter per input channel) + {in_channels} x "
-        f"{out_channels} (the 1x1 mix) = {expected:,}, against {full:,} for a full 3x3 "
-        f"Conv2D: {full / expected:.1f}x fewer weights and multiplications.",
-        "a separable convolution is a 3x3 depthwise filter per input channel, then a 1x1 "
-        "convolution from in_channels to out_channels.",
+        "",
+        f"the separable one: 3 x 3 x {in_channels} depthwise weights plus {in_channels} x "
+        f"{out_channels} pointwise weights (no bias).",
+    )
+    if not sep.ok:
+        if _same_number(separable, expected_full):
+            return Feedback(
+                "wrong",
+                f"{expected_full:,} is the full Conv2D's count; the separable one is much smaller. "
+                f"Hint: {in_channels} depthwise 3x3 filters, then a 1x1 mix.",
+            )
+        return sep
+    dense = _number(
+        full,
+        expected_full,
+        "",
+        f"the full Conv2D: one 3x3 filter per (input, output) channel pair, 3 x 3 x "
+        f"{in_channels} x {out_channels} (no bias).",
+    )
+    if not dense.ok:
+        return dense
+    return Feedback(
+        "right",
+        f"9 x {in_channels} + {in_channels} x {out_channels} = {expected:,} for the separable "
+        f"convolution against 9 x {in_channels} x {out_channels} = {expected_full:,} for a full "
+        f"3x3 Conv2D: {expected_full / expected:.1f}x fewer weights (and multiplications).",
     )
 
 
-def check_smallest_gap(answer: object, rows: Sequence[dict]) -> Feedback:
-    """Exercise 05.2: the experiment whose train and validation accuracy are closest."""
-    gaps = {r["experiment"]: r["train acc"] - r["val acc"] for r in rows}
-    best = min(gaps, key=lambda name: abs(gaps[name]))
+def _same_number(answer: object, value: float) -> bool:
+    try:
+        return math.isclose(float(answer), value, rel_tol=1e-9)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def check_ablation_gain(
+    answer: object, rows: Sequence[dict], recipe: str, reference: str
+) -> Feedback:
+    """Exercise 05.2: validation-accuracy points the ``recipe`` run gains over ``reference``.
+
+    ``rows`` is chapter 05's comparison table (dicts with ``run``, ``val acc`` and
+    ``train acc``); the answer is in percentage points, to one decimal.
+    """
+    by_name = {r["run"]: r for r in rows}
+    hint = (
+        f"take the 'val acc' of the row {recipe!r}, subtract the 'val acc' of the row "
+        f"{reference!r}, and multiply by 100 (percentage points)."
+    )
     if answer is None:
-        return _open("compute train acc - val acc for every row of the table.")
-    if str(answer).strip() == best:
+        return _open(hint)
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected a number of points, got {answer!r}. Hint: {hint}")
+    gain = by_name[recipe]["val acc"] - by_name[reference]["val acc"]
+    expected = 100 * gain
+    if abs(value - expected) <= 0.051:
         return Feedback(
             "right",
-            f"{best!r}: train - val = {gaps[best]:+.3f}. A small gap means the model does as "
-            "well on new photos as on its training photos: it is not overfitting.",
+            f"{by_name[recipe]['val acc']:.4f} - {by_name[reference]['val acc']:.4f} = "
+            f"{gain:+.4f}, so {expected:+.1f} points of validation accuracy for the same "
+            "time budget.",
         )
-    if answer not in gaps:
-        return Feedback("wrong", f"{answer!r} is not an experiment name; copy one from the table.")
-    return Feedback(
-        "wrong", f"{answer!r} has a gap of {gaps[answer]:+.3f}; another row's is smaller."
+    if abs(value - gain) <= 0.0006 and abs(gain) > 0.001:
+        return Feedback("wrong", f"{value} is a fraction; give percentage points. Hint: {hint}")
+    if abs(value + expected) <= 0.051 and abs(expected) > 0.1:
+        return Feedback("wrong", f"{value} has the wrong sign. Hint: {hint}")
+    train_gain = 100 * (by_name[recipe]["train acc"] - by_name[reference]["train acc"])
+    if abs(value - train_gain) <= 0.051:
+        return Feedback("wrong", f"{value} compares training accuracy. Hint: {hint}")
+    return Feedback("wrong", f"{value} is not it. Hint: {hint}")
+
+
+def check_budget_epochs(
+    answer: object,
+    train_seconds: float = 70.0,
+    budget_minutes: float = 30.0,
+    validation_overhead: float = 0.12,
+    margin: float = 0.10,
+) -> Feedback:
+    """Exercise 05.3: epochs ``training.train_within_budget`` plans for a time budget."""
+    from .training import epochs_for_budget
+
+    epoch = train_seconds * (1 + validation_overhead)
+    budget = budget_minutes * 60
+    expected = epochs_for_budget(epoch, budget, max_epochs=10**6, margin=margin)
+    hint = (
+        "an epoch is the training time plus the validation overhead; the usable budget is "
+        "the budget in seconds less the safety margin; only whole epochs count (round down)."
     )
+    if answer is None:
+        return _open(hint)
+    wrong = {
+        int(budget // epoch): "forgets the safety margin",
+        int(budget * (1 - margin) // train_seconds): "forgets the validation overhead",
+        math.ceil(budget * (1 - margin) / epoch): "rounds up: the last epoch would overrun",
+        int(budget_minutes * (1 - margin) // epoch): "uses minutes where seconds are needed",
+    }
+    feedback = _number(
+        answer,
+        expected,
+        f"{budget:g} s x {1 - margin:.2f} = {budget * (1 - margin):g} usable seconds; one epoch "
+        f"is {train_seconds:g} x {1 + validation_overhead:.2f} = {epoch:g} s; "
+        f"{budget * (1 - margin):g} / {epoch:g} = {budget * (1 - margin) / epoch:.2f}, so "
+        f"{expected} whole epochs.",
+        hint,
+    )
+    if not feedback.ok and _is_int(answer) and int(answer) in wrong and int(answer) != expected:  # type: ignore[arg-type]
+        return Feedback("wrong", f"{int(answer)}: that {wrong[int(answer)]}. Hint: {hint}")  # type: ignore[arg-type]
+    return feedback
+
+
+def _is_int(answer: object) -> bool:
+    try:
+        return float(answer).is_integer()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 # --- 06 · predicting new photos --------------------------------------------------------

@@ -675,6 +675,7 @@ def compare_histories(
     histories: Mapping[str, Any],
     metric: str = "val_accuracy",
     title: str | None = None,
+    minutes: bool = False,
 ) -> Figure:
     """One metric of several training runs on one plot (e.g. validation accuracy).
 
@@ -682,24 +683,30 @@ def compare_histories(
         histories: run name -> history (dict or Keras ``History``).
         metric: the metric to compare.
         title: the axes title (default: the metric).
+        minutes: put training time on the x axis (from each history's ``seconds``, the
+            end of every epoch) instead of the epoch number: the fair axis for runs that
+            share a time budget.
     """
     if not histories:
         raise ValueError("histories is empty")
     fig, axes = _figure(figsize=(7.0, 4.0))
     ax = axes[0, 0]
     for name, history in histories.items():
-        values = _history_dict(history).get(metric)
+        h = _history_dict(history)
+        values = h.get(metric)
         if values is None:
             raise ValueError(f"run {name!r} has no {metric!r} in its history")
-        ax.plot(
-            np.arange(1, len(values) + 1),
-            values,
-            marker="o" if len(values) <= 30 else None,
-            ms=3,
-            label=name,
-        )
-    ax.set(xlabel="epoch", ylabel=metric, title=title or metric)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+        if minutes and len(h.get("seconds", [])) != len(values):
+            raise ValueError(f"run {name!r} has no 'seconds' for every epoch")
+        x = np.cumsum(h["seconds"]) / 60 if minutes else np.arange(1, len(values) + 1)
+        ax.plot(x, values, marker="o" if len(values) <= 30 else None, ms=3, label=name)
+    ax.set(
+        xlabel="minutes of training" if minutes else "epoch",
+        ylabel=metric,
+        title=title or metric,
+    )
+    if not minutes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

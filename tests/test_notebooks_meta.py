@@ -32,3 +32,74 @@ def test_notebooks_are_numbered_in_order() -> None:
     numbers = [int(name[:2]) for name in chapters]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert {1, 2, 3, 4} <= set(numbers)
+
+
+def _figure_functions() -> set[str]:
+    """Names of the ``catdog_utils.plots`` functions that return a matplotlib Figure."""
+    import inspect
+
+    from catdog_utils import plots
+
+    return {
+        name
+        for name, fn in inspect.getmembers(plots, inspect.isfunction)
+        if not name.startswith("_") and "Figure" in str(inspect.signature(fn).return_annotation)
+    }
+
+
+def _code(cell: dict) -> str:
+    """A code cell's source without comments (a commented-out plot draws nothing)."""
+    lines = "".join(cell.get("source", "")).splitlines()
+    return "\n".join(line.split("#", 1)[0] for line in lines)
+
+
+def _draws(source: str, figure_functions: set[str]) -> bool:
+    import re
+
+    called = set(re.findall(r"\bplots\.(\w+)\(", source))
+    return bool(called & figure_functions) or bool(re.search(r"\bplt\.|\.imshow\(", source))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_figure_a_cell_draws_is_shown(path: Path) -> None:
+    """A cell that calls a plotting function must carry an image in its committed output.
+
+    (A trailing ``;`` or a figure that pyplot does not track draws nothing in Jupyter.)
+    """
+    figure_functions = _figure_functions()
+    missing = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if cell["cell_type"] != "code" or not _draws(_code(cell), figure_functions):
+            continue
+        if _code(cell).lstrip().startswith(("def ", "class ")):
+            continue  # defines a plotting helper; the cells that call it are checked
+        images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        if not images:
+            missing.append(i)
+    assert not missing, f"{path.name}: cells {missing} draw a figure but show none"
+
+
+#: Folders that only exist on the machine that ran a notebook.
+_MACHINE_PATHS = ("/work/", "/tmp/", "/root/", "/home/", "/Users/", "/private/var/", "C:\\\\")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_no_output_shows_a_path_of_the_machine_that_ran_it(path: Path) -> None:
+    leaks = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        text = json.dumps(cell.get("outputs", []))
+        found = [root for root in _MACHINE_PATHS if root in text]
+        if "PosixPath('/" in text or "WindowsPath('" in text:
+            found.append("a Path object")
+        if found:
+            leaks.append((i, found))
+    assert not leaks, f"{path.name}: outputs show machine paths {leaks}"
+
+
+def test_the_figure_check_sees_a_figure_drawn_with_a_semicolon() -> None:
+    """The checks above recognise the cells they are about."""
+    functions = _figure_functions()
+    assert {"learning_curves", "confusion_matrix", "compare_histories"} <= functions
+    assert _draws('plots.learning_curves(final.history, title="x");', functions)
+    assert not _draws("result = training.train(build, data, 3)", functions)
+    assert not _draws(_code({"source": "# plots.learning_curves(h)\nx = 1"}), functions)
