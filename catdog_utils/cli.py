@@ -150,31 +150,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     improved = args.model == "improved"
     image_size = args.image_size or (128 if improved else config.IMAGE_SIZE)
     epochs = args.epochs or (profile.improved_epochs if improved else profile.epochs)
-    course = pipeline.load_course_data(
-        data_dir,
-        image_size=image_size,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        train_per_class=profile.train_per_class,
-        test_per_class=profile.test_per_class,
-        augment=(
-            models.build_strong_augmentation(args.seed)
-            if improved
-            else models.build_original_augmentation(args.seed)
-        ),
-    )
+
+    def load(size: int) -> pipeline.CourseData:
+        return pipeline.load_course_data(
+            data_dir,
+            image_size=size,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            train_per_class=profile.train_per_class,
+            test_per_class=profile.test_per_class,
+            augment=(
+                models.build_strong_augmentation(args.seed)
+                if improved
+                else models.build_original_augmentation(args.seed)
+            ),
+        )
+
+    course = load(image_size)
     if improved:
-        # chapter 05's recipe: mixed bfloat16 where the CPU has it, epochs fitted to the
-        # profile's time budget unless --epochs names them
+        # chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
+        # budget (unless --epochs names them), progressive resizing from half the size
         budget = None if args.epochs else profile.improved_budget_minutes
-        plan = f"at most {epochs} epochs in {budget:g} minutes" if budget else f"{epochs} epochs"
+        small = load(image_size // 2) if budget else None
+        plan = (
+            f"{image_size // 2}px then {image_size}px within {budget:g} minutes"
+            if budget
+            else f"{image_size}px, {epochs} epochs"
+        )
         bf16 = training.use_bfloat16_if_supported()
         print(
-            f"Training the improved model: {course.counts}, {image_size}px, {plan}"
+            f"Training the improved model: {course.counts}, {plan}"
             f"{', mixed bfloat16' if bf16 else ''}"
         )
         try:
-            result = training.train_improved(course, epochs, out, budget_minutes=budget)
+            result = training.train_improved(
+                course, epochs, out, budget_minutes=budget, small_images=small
+            )
         finally:
             keras.mixed_precision.set_global_policy("float32")
     else:

@@ -240,7 +240,7 @@ def build_deeper_cnn(
 
 
 def build_improved_cnn(
-    image_size: int = 128,
+    image_size: int | None = 128,
     widths: tuple[int, ...] = (64, 128, 256, 512),
     head_width: int = 512,
     dropout: float = 0.3,
@@ -250,8 +250,12 @@ def build_improved_cnn(
 
     The stem halves the resolution; each block (two separable convolutions, batch norm,
     max-pooling, a 1x1 residual shortcut) halves it again; global average pooling and
-    dropout lead to one sigmoid unit.  About 0.4 M parameters with the defaults.  The model
+    dropout lead to one sigmoid unit.  About 1 M parameters with the defaults.  The model
     is returned uncompiled: see :func:`compile_improved`.
+
+    Every layer works on any image size, so ``image_size=None`` builds the same network for
+    images of any size (progressive resizing trains one model at two sizes); a model with a
+    fixed size gets the same weights with ``fixed.set_weights(flexible.get_weights())``.
     """
     import keras
     from keras import layers

@@ -1,0 +1,135 @@
+"""Time-budgeted training: the plan follows the timing trial, progressive resizing trains one
+model at two sizes and saves it with a fixed input size, and the improved recipe keeps the
+averaged (EMA) weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from catdog_utils import evaluation, models, pipeline, predict, training  # noqa: E402
+
+
+def _load(shared: Path, size: int) -> pipeline.CourseData:
+    return pipeline.load_course_data(
+        data_dir=shared,
+        image_size=size,
+        cache=False,
+        train_per_class=24,
+        test_per_class=4,
+        batch_size=8,
+    )
+
+
+@pytest.fixture(scope="module")
+def two_sizes(shared_dataset: Path) -> tuple[pipeline.CourseData, pipeline.CourseData]:
+    """The same 38 training / 10 validation real photos at 24 and 40 pixels."""
+    return _load(shared_dataset, 24), _load(shared_dataset, 40)
+
+
+def _tiny(size: int | None) -> keras.Model:
+    """A small fully convolutional model (any input size when ``size`` is None)."""
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+def _compiled(epochs: int) -> keras.Model:
+    model = _tiny(None)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2, use_ema=True),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.planned_epochs = epochs  # what the planner asked for, read back below
+    return model
+
+
+def test_progressive_resizing_trains_both_sizes_and_saves_a_fixed_size_model(
+    two_sizes: tuple[pipeline.CourseData, pipeline.CourseData], tmp_path: Path
+) -> None:
+    small, large = two_sizes
+    path = tmp_path / "m.keras"
+    built: list[keras.Model] = []
+
+    def build(epochs: int) -> keras.Model:
+        built.append(_compiled(epochs))
+        return built[-1]
+
+    result = training.train_progressive(
+        build,
+        lambda: _tiny(40),
+        [small, large],
+        [6.0, 6.0],
+        max_epochs=3,
+        model_path=path,
+        verbose=0,
+    )
+    planned = result.extra["planned_epochs"]
+    assert len(planned) == 2 and 2 <= sum(planned) <= 3 and min(planned) >= 1
+    # one model, one schedule over all stages (the two timing trials are thrown away)
+    assert built[-1].planned_epochs == sum(planned)
+    sizes = result.history["image_size"]
+    assert sizes == sorted(sizes) and set(sizes) == {24.0, 40.0}
+    assert len(result.history["loss"]) == len(sizes) == result.epochs_run
+    assert len(result.history["val_accuracy"]) == result.epochs_run
+    # the saved model takes 40-pixel images and gives the trained model's answers
+    loaded = predict.load_model(path)
+    assert tuple(loaded.input_shape) == (None, 40, 40, 3)
+    np.testing.assert_allclose(
+        evaluation.predict_probabilities(loaded, large.x_val),
+        evaluation.predict_probabilities(built[-1], large.x_val),
+        atol=1e-6,
+    )
+    saved = json.loads(training.history_path(path).read_text())
+    assert saved["image_size"] == sizes
+
+
+def test_budget_plan_follows_the_timing_trial(
+    two_sizes: tuple[pipeline.CourseData, pipeline.CourseData], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, data = two_sizes
+    monkeypatch.setattr(training, "measure_seconds_per_epoch", lambda build, data: 2.0)
+    built: list[keras.Model] = []
+
+    def build(epochs: int) -> keras.Model:
+        built.append(_compiled(epochs))
+        return built[-1]
+
+    result = training.train_within_budget(build, data, 10.0, max_epochs=50, margin=0.1, verbose=0)
+    # 2 s of training + 12 % validation per epoch, 9 usable seconds: 4 epochs
+    assert result.extra["planned_epochs"] == 4 == built[-1].planned_epochs
+    assert result.extra["estimated_epoch_seconds"] == pytest.approx(2.24)
+    assert 1 <= len(result.history["loss"]) <= 4
+
+
+def test_improved_recipe_validates_with_and_keeps_the_averaged_weights(
+    two_sizes: tuple[pipeline.CourseData, pipeline.CourseData],
+) -> None:
+    _, data = two_sizes
+    result = training.train_improved(data, 2, widths=(8, 16), head_width=16, stem_width=8)
+    optimizer = result.model.optimizer
+    assert optimizer.use_ema
+    # after fit, the model holds the moving average of its weights
+    for weight, average in zip(
+        optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(weight), np.asarray(average), atol=1e-6)
+    with pytest.raises(ValueError, match="patience=None"):
+        training.train_improved(data, 1, patience=3)
+
+
+def test_improved_cnn_accepts_any_size_when_built_without_one() -> None:
+    flexible = models.build_improved_cnn(None, widths=(8, 16), head_width=16, stem_width=8)
+    fixed = models.build_improved_cnn(64, widths=(8, 16), head_width=16, stem_width=8)
+    fixed.set_weights(flexible.get_weights())
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(flexible(images), fixed(images), atol=1e-6)
+    assert flexible(images[:, :40, :40]).shape == (2, 1)
