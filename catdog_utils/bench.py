@@ -755,6 +755,6 @@ def format_report(result: BenchResult) -> str:
 
 def save_report(result: BenchResult, path: str | Path) -> Path:
     """Write the result (measurements and derived figures) as JSON, atomically."""
-    from .training import atomic_write_text
+    from . import atomic
 
-    return atomic_write_text(path, json.dumps(result.to_dict(), indent=1))
+    return atomic.write_text(path, json.dumps(result.to_dict(), indent=1))

@@ -12,7 +12,6 @@ seeded) from ``training_set``; ``test_set`` is never touched until the final eva
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -24,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import config
-from .errors import DataNotFoundError
+from . import atomic, config
+from .errors import DataNotFoundError, DestinationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -189,15 +188,10 @@ def decode_images(
         start += len(batch)
 
     if cache_path is not None:
-        tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
         try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with atomic.temporary_path(cache_path) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, array)
-            os.replace(tmp, cache_path)
-        except OSError as err:  # a read-only or full disk: the cache is only a speed-up
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        except (OSError, DestinationError) as err:  # read-only or full disk: only a speed-up
             warnings.warn(
                 f"Could not cache decoded images in {cache_path.parent}: {err}", stacklevel=2
             )
