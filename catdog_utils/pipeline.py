@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,13 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import atomic, config
+from .data import natural_key
 from .errors import DataNotFoundError, DestinationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
-
-_NUMBER = re.compile(r"(\d+)")
 
 #: Batches each pipeline prepares ahead of the model (one being used, one ready).
 PREFETCH_BATCHES = 2
@@ -59,11 +57,6 @@ def pipeline_options() -> tf.data.Options:
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
-
-
-def natural_key(name: str) -> list[object]:
-    """Sort key that orders ``cat.2.jpg`` before ``cat.10.jpg``."""
-    return [int(part) if part.isdigit() else part for part in _NUMBER.split(name)]
 
 
 def list_split_files(

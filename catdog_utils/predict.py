@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config, images
+from .data import natural_key
 from .errors import ImageError, InputNotFoundError, ModelLoadError
-from .pipeline import natural_key, resize_uint8
+from .pipeline import resize_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from catdog_utils import config, data
+from catdog_utils.data import destination
 from catdog_utils.errors import (
     DataNotFoundError,
     DestinationError,
@@ -431,7 +432,7 @@ def test_crash_leaves_old_dataset_and_no_half_one(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_write_csv", crash)
+    monkeypatch.setattr(destination, "write_csv", crash)
     with pytest.raises(KeyboardInterrupt):
         data.prepare_dataset(course_folder, dest, **SMALL)
     assert tree_hashes(dest) == before
