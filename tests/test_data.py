@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from catdog_utils import config, data
-from catdog_utils.data import destination
+from catdog_utils.data import destination, fetch, progress
 from catdog_utils.errors import (
     DataNotFoundError,
     DestinationError,
@@ -449,18 +449,34 @@ def test_crash_leaves_old_dataset_and_no_half_one(
 # Unsafe and broken sources
 
 
-def test_path_traversal_zip_is_refused_before_writing(petimages_zip: Path, tmp_path: Path) -> None:
+def test_path_traversal_zip_is_refused_before_writing(
+    petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any photo is read or any file written, inside or outside the work
+    folder (the absolute member names a file under ``tmp_path``, where it would land)."""
+    from catdog_utils.data import photos
+
+    read: list[str] = []
+    checked = photos.Processor.__call__
+
+    def spy(self: photos.Processor, job: tuple[object, Path]) -> photos.Outcome:
+        read.append(str(job[1]))
+        return checked(self, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(photos.Processor, "__call__", spy)
     with zipfile.ZipFile(petimages_zip) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     jpeg = members["PetImages/Dog/1.jpg"]
-    for bad in ("../evil.jpg", "/abs.jpg"):
+    absolute = (tmp_path / "abs.jpg").as_posix()
+    for bad in ("../evil.jpg", absolute):
         evil = write_zip(tmp_path / "evil.zip", {**members, bad: jpeg})
         work = tmp_path / "work"
         work.mkdir(exist_ok=True)
         with pytest.raises(UnsafeArchiveError, match=re.escape(repr(bad))):
             data.prepare_dataset(evil, work / "cats_and_dogs", **SMALL)
         assert list(work.iterdir()) == []
-    assert not (tmp_path / "evil.jpg").exists() and not Path("/abs.jpg").exists()
+    assert read == []  # not one photo was read
+    assert not (tmp_path / "evil.jpg").exists() and not Path(absolute).exists()
 
 
 @pytest.mark.parametrize(
@@ -575,8 +591,10 @@ def test_unwritable_destination(course_folder: Path, tmp_path: Path) -> None:
     with pytest.raises(DestinationError, match="not a course data set"):
         data.prepare_dataset(course_folder, precious, **SMALL)
     assert (precious / "thesis.txt").is_file()
-    if os.geteuid() == 0:
-        return  # root ignores permission bits; the cases above cover the message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
+def test_read_only_destination_folder(course_folder: Path, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
@@ -600,3 +618,67 @@ def test_require_dataset_and_manifest(tiny_dataset: Path, tmp_path: Path) -> Non
     (partial / "manifest.csv").write_text("nonsense\n")
     with pytest.raises(DataNotFoundError, match="damaged"):
         data.read_manifest(partial)
+
+
+def test_read_rejects(tiny_dataset: Path, tmp_path: Path) -> None:
+    assert data.read_rejects(tiny_dataset) == []  # real photos: nothing left out
+    with pytest.raises(DataNotFoundError, match="make data"):
+        data.read_rejects(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------
+# The pinned download and readable progress
+
+
+def test_default_download_is_checked_against_the_pinned_figures(
+    http_server: _Server, petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong file served at the default URL is deleted and reported in one line."""
+    url = url_of(http_server)
+    monkeypatch.setattr(config, "DEFAULT_SOURCE_URL", url)
+    downloads = tmp_path / "downloads"
+    args = {"download_dir": downloads, **SMALL}
+    with pytest.raises(DownloadError, match=f"expected {fetch.EXPECTED_SIZE:,}") as caught:
+        data.prepare_dataset(url, tmp_path / "d", **args)
+    assert "\n" not in str(caught.value) and "SOURCE=" in str(caught.value)
+    assert list(downloads.glob("*")) == [] and not (tmp_path / "d").exists()
+    # the right size but not Microsoft's bytes: the SHA-256 catches it
+    monkeypatch.setattr(fetch, "EXPECTED_SIZE", petimages_zip.stat().st_size)
+    with pytest.raises(DownloadError, match="wrong SHA-256"):
+        data.prepare_dataset(url, tmp_path / "d", **args)
+    assert list(downloads.glob("*")) == [] and not (tmp_path / "d").exists()
+    # the same file under another URL is not checked against Microsoft's figures
+    http_server.files["/other.zip"] = http_server.files["/PetImages.zip"]
+    result = data.prepare_dataset(url_of(http_server, "/other.zip"), tmp_path / "d", **args)
+    assert result.counts == COURSE_COUNTS
+    # ... and with the pinned figures matching, the default URL is accepted
+    monkeypatch.setattr(
+        fetch, "EXPECTED_SHA256", hashlib.sha256(petimages_zip.read_bytes()).hexdigest()
+    )
+    assert data.prepare_dataset(url, tmp_path / "d2", **args).counts == COURSE_COUNTS
+
+
+def test_progress_in_a_log_is_a_few_lines(
+    course_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Output that is not a terminal gets whole lines every 10 %, no carriage returns."""
+    log = io.StringIO()
+    bar = progress.progress_bar(1000, "checking photos", "img", stream=log)
+    for _ in range(1000):
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 10  # 10 %, ..., 90 %, then done
+    assert lines[0].startswith("checking photos: 10 % (100 of 1,000 img)")
+    assert lines[-1].startswith("checking photos: 100 % (1,000 of 1,000 img)")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert type(progress.progress_bar(10, "x", "B", stream=Terminal())).__name__ == "tqdm"
+    data.prepare_dataset(
+        course_folder, tmp_path / "d", train_per_class=12, test_per_class=4, progress=True
+    )
+    err = capsys.readouterr().err
+    assert "\r" not in err and 1 <= len(err.splitlines()) <= 12, err

@@ -76,6 +76,7 @@ class LogProgress:
         seconds = time.monotonic() - self._started
         done = _amount(self.done, self.unit)
         if self.total:
+            done = done if self.unit == "B" else f"{self.done:,}"
             share = f"{100 * self.done / self.total:.0f} % ({done} of "
             share += f"{_amount(self.total, self.unit)})"
         else:

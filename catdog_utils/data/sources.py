@@ -59,7 +59,10 @@ def safe_zip_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
     All members are checked before the caller reads or writes anything: absolute paths,
     drive letters, ``..`` components, names resolving outside the archive and symbolic
-    links are refused.
+    links are refused.  The data code reads members in place and names its own files, so
+    such a name could not write outside the data folder here; but no genuine photo archive
+    has one, so the zip is not the data set (tampered, or hostile to anyone who unpacks it)
+    and nothing of it is used.
 
     Raises:
         UnsafeArchiveError: at least one member is unsafe (the message names the first).
