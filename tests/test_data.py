@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import http.server
 import io
 import json
 import os
 import re
 import socket
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import RangeServer, encoded, serve, write_zip
 from PIL import Image
 
 from catdog_utils import config, data
@@ -59,8 +57,7 @@ def tree_mtimes(root: Path) -> dict[str, int]:
 
 def read_rejects(dest: Path) -> dict[str, tuple[str, str]]:
     """``{source name: (reason, action)}`` from ``rejects.csv``."""
-    with (dest / data.REJECTS_NAME).open(newline="", encoding="utf-8") as handle:
-        return {row["source"]: (row["reason"], row["action"]) for row in csv.DictReader(handle)}
+    return {row["source"]: (row["reason"], row["action"]) for row in data.read_rejects(dest)}
 
 
 def check_manifest(dest: Path) -> list[data.ManifestRow]:
@@ -84,21 +81,6 @@ def check_manifest(dest: Path) -> list[data.ManifestRow]:
 def leftovers(parent: Path) -> list[str]:
     """Hidden temporary / old folders a run may have left beside the data set."""
     return sorted(p.name for p in parent.iterdir() if re.match(r"\..*\.(tmp|old)-", p.name))
-
-
-def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
-    """Save a Pillow image to bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def write_zip(path: Path, members: dict[str, bytes]) -> Path:
-    """Write a zip with ``members`` (names used exactly as given)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in members.items():
-            zf.writestr(zipfile.ZipInfo(name), content)
-    return path
 
 
 #: The planted files in PetImages/Cat, by id, and what must happen to them.
@@ -159,69 +141,11 @@ def petimages_zip(
     )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; honours ``Range`` if ``server.ranges``; in ``cut`` mode it
-    announces the full length but closes the connection halfway."""
-
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.server.requests.append((self.path, self.headers.get("Range")))
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if match and self.server.ranges and int(match.group(1)) < len(body):
-            start = int(match.group(1))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.send_header("ETag", '"v1"')
-        self.end_headers()
-        payload = body[start:]
-        if self.server.mode == "cut":
-            payload = payload[: len(payload) // 2]
-        self.wfile.write(payload)
-        self.wfile.flush()
-        self.close_connection = True
-
-    def log_message(self, *args: object) -> None:
-        """Keep the test output quiet."""
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    files: dict[str, bytes]
-    mode: str
-    ranges: bool
-    requests: list[tuple[str, str | None]]
-
-
 @pytest.fixture
-def http_server(petimages_zip: Path) -> Iterator[_Server]:
+def http_server(petimages_zip: Path) -> Iterator[RangeServer]:
     """An HTTP server on 127.0.0.1 serving the PetImages zip as ``/PetImages.zip``."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.files = {"/PetImages.zip": petimages_zip.read_bytes()}
-    server.mode = "ok"
-    server.ranges = True
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve({"/PetImages.zip": petimages_zip.read_bytes()}) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def url_of(server: _Server, path: str = "/PetImages.zip") -> str:
-    """The server's URL for ``path``."""
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}{path}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,10 +228,10 @@ def test_petimages_with_too_few_photos_splits_80_20(petimages_zip: Path, tmp_pat
     assert "80/20" in result.message
 
 
-def test_from_http_url(http_server: _Server, petimages_zip: Path, tmp_path: Path) -> None:
+def test_from_http_url(http_server: RangeServer, petimages_zip: Path, tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
     dest = tmp_path / "cats_and_dogs"
-    url = url_of(http_server)
+    url = http_server.url("/PetImages.zip")
     result = data.prepare_dataset(url, dest, download_dir=downloads, **SMALL)
     assert result.counts == COURSE_COUNTS and result.n_rejected == 3
     assert "PetImages/Cat/2.jpg" in read_rejects(dest)
@@ -321,19 +245,23 @@ def test_from_http_url(http_server: _Server, petimages_zip: Path, tmp_path: Path
 
 @pytest.mark.parametrize("ranges", [True, False], ids=["resume", "restart"])
 def test_download_cut_off_then_completed(
-    http_server: _Server, petimages_zip: Path, tmp_path: Path, ranges: bool
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path, ranges: bool
 ) -> None:
     downloads = tmp_path / "downloads"
     dest = tmp_path / "cats_and_dogs"
-    http_server.mode = "cut"
+    http_server.cut = True
     with pytest.raises(DownloadError, match="cut off") as caught:
-        data.prepare_dataset(url_of(http_server), dest, download_dir=downloads, **SMALL)
+        data.prepare_dataset(
+            http_server.url("/PetImages.zip"), dest, download_dir=downloads, **SMALL
+        )
     assert "SOURCE=" in str(caught.value)
     assert not (downloads / "PetImages.zip").exists()  # never used as complete
     assert (downloads / "PetImages.zip.part").is_file()
     assert not dest.exists()
-    http_server.mode, http_server.ranges = "ok", ranges
-    result = data.prepare_dataset(url_of(http_server), dest, download_dir=downloads, **SMALL)
+    http_server.cut, http_server.ranges = False, ranges
+    result = data.prepare_dataset(
+        http_server.url("/PetImages.zip"), dest, download_dir=downloads, **SMALL
+    )
     assert result.counts == COURSE_COUNTS
     assert http_server.requests[-1][1] is not None  # asked to resume with a Range request
     assert (downloads / "PetImages.zip").read_bytes() == petimages_zip.read_bytes()
@@ -341,20 +269,22 @@ def test_download_cut_off_then_completed(
 
 
 def test_download_checks_size_and_reuses_complete_file(
-    http_server: _Server, petimages_zip: Path, tmp_path: Path
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "x.zip"
     size = petimages_zip.stat().st_size
     with pytest.raises(DownloadError, match="expected"):
-        data.download(url_of(http_server), target, expected_size=size + 1, progress=False)
+        data.download(
+            http_server.url("/PetImages.zip"), target, expected_size=size + 1, progress=False
+        )
     assert not target.exists() and not target.with_name("x.zip.part").exists()
     sha = hashlib.sha256(petimages_zip.read_bytes()).hexdigest()
-    data.download(url_of(http_server), target, expected_sha256=sha, progress=False)
+    data.download(http_server.url("/PetImages.zip"), target, expected_sha256=sha, progress=False)
     served = len(http_server.requests)
-    assert data.download(url_of(http_server), target, progress=False) == target
+    assert data.download(http_server.url("/PetImages.zip"), target, progress=False) == target
     assert len(http_server.requests) == served
     with pytest.raises(DownloadError, match="HTTP 404"):
-        data.download(url_of(http_server, "/nope.zip"), tmp_path / "n.zip", progress=False)
+        data.download(http_server.url("/nope.zip"), tmp_path / "n.zip", progress=False)
 
 
 def test_offline_url_fails_fast_naming_the_alternative(tmp_path: Path) -> None:
@@ -631,10 +561,10 @@ def test_read_rejects(tiny_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_default_download_is_checked_against_the_pinned_figures(
-    http_server: _Server, petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A wrong file served at the default URL is deleted and reported in one line."""
-    url = url_of(http_server)
+    url = http_server.url("/PetImages.zip")
     monkeypatch.setattr(config, "DEFAULT_SOURCE_URL", url)
     downloads = tmp_path / "downloads"
     args = {"download_dir": downloads, **SMALL}
@@ -649,7 +579,7 @@ def test_default_download_is_checked_against_the_pinned_figures(
     assert list(downloads.glob("*")) == [] and not (tmp_path / "d").exists()
     # the same file under another URL is not checked against Microsoft's figures
     http_server.files["/other.zip"] = http_server.files["/PetImages.zip"]
-    result = data.prepare_dataset(url_of(http_server, "/other.zip"), tmp_path / "d", **args)
+    result = data.prepare_dataset(http_server.url("/other.zip"), tmp_path / "d", **args)
     assert result.counts == COURSE_COUNTS
     # ... and with the pinned figures matching, the default URL is accepted
     monkeypatch.setattr(
