@@ -125,7 +125,8 @@ class RangeServer(http.server.ThreadingHTTPServer):
 
     Attributes:
         files: what it serves; any other path answers 404.
-        ranges: honour ``Range: bytes=N-`` requests with a 206 (else answer 200 in full).
+        ranges: honour ``Range: bytes=N-`` requests with a 206, or a 416 when the file is
+            not longer than N (else answer 200 in full).
         cut: announce the whole length but hang up halfway through the body.
         requests: ``(path, Range header or None)`` of every request, in order.
     """
@@ -152,7 +153,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         start = 0
         match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if match and self.server.ranges and int(match.group(1)) < len(body):
+        if match and self.server.ranges and int(match.group(1)) >= len(body):
+            self.send_error(416)  # Range Not Satisfiable: the file is shorter than that
+            return
+        if match and self.server.ranges:
             start = int(match.group(1))
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")

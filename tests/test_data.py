@@ -287,6 +287,20 @@ def test_download_checks_size_and_reuses_complete_file(
         data.download(http_server.url("/nope.zip"), tmp_path / "n.zip", progress=False)
 
 
+def test_part_longer_than_the_file_starts_again(
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path
+) -> None:
+    """A ``.part`` of the same URL that is no prefix of the file (HTTP 416): start afresh."""
+    url, target = http_server.url("/PetImages.zip"), tmp_path / "x.zip"
+    body = petimages_zip.read_bytes()
+    target.with_name("x.zip.part").write_bytes(body + b"stale tail")
+    target.with_name("x.zip.part.json").write_text(json.dumps({"url": url}))
+    assert data.download(url, target, progress=False) == target
+    assert target.read_bytes() == body
+    assert [r for _, r in http_server.requests] == [f"bytes={len(body) + 10}-", None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zip"]
+
+
 def test_offline_url_fails_fast_naming_the_alternative(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
