@@ -72,11 +72,15 @@ def _model_path(given: str | None, profile: str) -> Path:
 
 
 def _check_threshold(threshold: float) -> None:
-    """CatdogError unless ``threshold`` lies strictly between 0 and 1."""
-    if not 0.0 < threshold < 1.0:  # also false for NaN
+    """CatdogError unless ``threshold`` lies strictly between 0 and 1 (see ``predict``)."""
+    from .predict import check_threshold
+
+    try:
+        check_threshold(threshold)
+    except ValueError:
         raise CatdogError(
             f"--threshold must be between 0 and 1, got {threshold} (for example --threshold 0.5)"
-        )
+        ) from None
 
 
 def _check_model_out(path: Path) -> None:

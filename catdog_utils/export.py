@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import atomic
-from .errors import CatdogError, DestinationError, ModelLoadError
+from .errors import CatdogError, DestinationError, ModelLoadError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -266,8 +266,7 @@ def tflite_predict(path: str | Path, images: Any, batch_size: int = _BATCH) -> n
         interpreter = _tflite_interpreter(path)
     except ValueError as exc:
         raise ModelLoadError(
-            f"{path} is not a TensorFlow Lite model ({str(exc).splitlines()[0][:100]}): "
-            f"{_EXPORT_HINT}"
+            f"{path} is not a TensorFlow Lite model ({first_line(exc, 100)}): {_EXPORT_HINT}"
         ) from exc
     (source,) = interpreter.get_input_details()
     (target,) = interpreter.get_output_details()
