@@ -277,36 +277,30 @@ def test_epochs_for_budget_fits_the_budget_less_its_margin() -> None:
     assert training.epochs_for_budget(0.0, 100.0, max_epochs=7) == 7  # no division by zero
 
 
+@pytest.mark.parametrize(
+    ("epoch_ends", "budget"),
+    [
+        # 30-s epochs: after 60 s another one still fits (90 <= 100), after 90 s it would not
+        ([30.0, 60.0, 90.0], 100.0),
+        # a slow first epoch (50 s), then quick ones: at 70 s the next may take 50 s again
+        ([50.0, 60.0, 70.0], 115.0),
+    ],
+    ids=["steady-epochs", "judged-by-the-slowest-epoch"],
+)
 def test_time_limit_stops_before_an_epoch_that_would_cross_the_budget(
-    monkeypatch: pytest.MonkeyPatch,
+    epoch_ends: list[float], budget: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # training starts at 0; epochs end at 30, 60 and 90 s; the slowest took 30 s
-    monkeypatch.setattr(training, "time", _Clock([0.0, 30.0, 60.0, 90.0]))
+    monkeypatch.setattr(training, "time", _Clock([0.0, *epoch_ends]))  # training starts at 0
     model = _tiny_model()
-    limit = training.time_limit(budget_seconds=100.0)
+    limit = training.time_limit(budget_seconds=budget)
     limit.set_model(model)
     limit.on_train_begin()
     stops = []
-    for epoch in range(3):
+    for epoch in range(len(epoch_ends)):
         limit.on_epoch_end(epoch)
         stops.append(bool(model.stop_training))
-    # after 60 s another 30-s epoch still fits (90 <= 100); after 90 s it would not
     assert stops == [False, False, True]
     assert limit.stopped_early
-
-
-def test_time_limit_judges_by_the_slowest_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a slow first epoch (50 s), then quick ones (10 s): at 70 s the next may take 50 s
-    monkeypatch.setattr(training, "time", _Clock([0.0, 50.0, 60.0, 70.0]))
-    model = _tiny_model()
-    limit = training.time_limit(budget_seconds=115.0)
-    limit.set_model(model)
-    limit.on_train_begin()
-    stops = []
-    for epoch in range(3):
-        limit.on_epoch_end(epoch)
-        stops.append(bool(model.stop_training))
-    assert stops == [False, False, True]
 
 
 def test_measure_seconds_per_epoch_leaves_out_the_warm_up(
