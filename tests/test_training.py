@@ -343,11 +343,9 @@ def test_train_improved_trains_saves_and_watches_validation(
     assert isinstance(result.model.optimizer, keras.optimizers.AdamW)
     assert result.epochs_run == 1
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(result.history)
-    reloaded = keras.models.load_model(path)
-    x = small_data.x_val[:4].astype("float32")
-    np.testing.assert_allclose(
-        reloaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5
-    )
+    reloaded = keras.models.load_model(path)  # the trained weights were saved
+    for saved, trained in zip(reloaded.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, trained)
     assert training.load_history(training.history_path(path))["val_accuracy"] == pytest.approx(
         result.history["val_accuracy"]
     )
