@@ -503,11 +503,7 @@ def run_benchmark(
     say = log or (lambda _line: None)
     started = time.perf_counter()
     root = Path(data_dir) if data_dir is not None else config.data_dir()
-    per_class = QUICK_PER_CLASS if per_class is None and quick else per_class
-    mode = "full" if per_class is None else ("quick" if per_class == QUICK_PER_CLASS else "custom")
-    epochs = epochs if epochs is not None else (QUICK_EPOCHS if quick else FULL_EPOCHS)
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    mode, per_class, epochs = _plan(quick, per_class, epochs)
     paths, labels = pipeline.list_split_files(root, "training_set", per_class)
     system = system_info()
     say(
@@ -532,11 +528,7 @@ def run_benchmark(
         runners["idg"] = lambda: _bench_idg(
             idg_class, paths, whole, epochs, batch_size, image_size, seed
         )
-    times: dict[str, PipelineTimes] = {}
-    for name, run in runners.items():
-        say(f"{PIPELINES[name]} ...")  # ImageDataGenerator last (see above)
-        times[name] = run()
-        stage_rss[_STAGE_NAMES[name]] = _peak_rss_mb()
+    times = _time_pipelines(runners, stage_rss, say)
 
     say("prediction latency and throughput ...")
     prediction = _prediction_figures(x, latency_calls, throughput_images)
@@ -558,6 +550,30 @@ def run_benchmark(
         total_seconds=time.perf_counter() - started,
         notes=_notes(times.get("idg"), system),
     )
+
+
+def _plan(quick: bool, per_class: int | None, epochs: int | None) -> tuple[str, int | None, int]:
+    """The bench's mode (``full``, ``quick`` or ``custom``), images per class and epochs."""
+    per_class = QUICK_PER_CLASS if per_class is None and quick else per_class
+    mode = "full" if per_class is None else ("quick" if per_class == QUICK_PER_CLASS else "custom")
+    epochs = epochs if epochs is not None else (QUICK_EPOCHS if quick else FULL_EPOCHS)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    return mode, per_class, epochs
+
+
+def _time_pipelines(
+    runners: dict[str, Callable[[], PipelineTimes]],
+    stage_rss: dict[str, float],
+    say: Callable[[str], None],
+) -> dict[str, PipelineTimes]:
+    """Run each pipeline's bench in turn, noting the peak memory after each in ``stage_rss``."""
+    times: dict[str, PipelineTimes] = {}
+    for name, run in runners.items():
+        say(f"{PIPELINES[name]} ...")
+        times[name] = run()
+        stage_rss[_STAGE_NAMES[name]] = _peak_rss_mb()
+    return times
 
 
 def _prediction_figures(x: np.ndarray, latency_calls: int, throughput_images: int) -> dict:
