@@ -38,14 +38,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import config
+from . import atomic, config
 from .errors import CatdogError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,17 +66,58 @@ THROUGHPUT_BATCH = 256
 
 
 @dataclass
+class PipelineTimes:
+    """One pipeline's measured epochs (seconds): what the report compares.
+
+    ``wall``: the timed epochs' wall clock; ``cpu``: the process's CPU seconds (all
+    threads) in the same epochs, which on a machine shared with other work show what the
+    pipeline costs even when the wall clock is inflated by waiting for a core; ``wait``:
+    each timed epoch's start-of-epoch wait, how much longer its first step took than its
+    median step; ``warmup``: the first, untimed epoch (tracing, filling buffers).
+    """
+
+    wall: list[float]
+    cpu: list[float]
+    wait: list[float]
+    warmup: float
+
+    def figure(self, kind: str) -> float | None:
+        """Seconds per epoch by ``kind``: ``mean``, ``fastest``, ``steady`` or ``cpu``.
+
+        ``steady`` is the mean with every start-of-epoch wait taken out; ``fastest`` the
+        epoch least slowed by other processes; ``cpu`` the median CPU seconds (``None``
+        when none were recorded).
+        """
+        if kind == "mean":
+            return _mean(self.wall)
+        if kind == "fastest":
+            return min(self.wall)
+        if kind == "steady":
+            return _steady(self.wall, self.wait)
+        if kind == "cpu":
+            return _median(self.cpu) if self.cpu else None
+        raise ValueError(f"unknown figure {kind!r}: use mean, fastest, steady or cpu")
+
+
+#: The pipelines in the report's order: key -> row label.
+PIPELINES = {
+    "idg": "ImageDataGenerator.flow_from_directory",
+    "course": "course tf.data (decoded once, augmented)",
+    "floor": "compute floor (tensors in memory)",
+}
+#: Ratio name prefix -> the :meth:`PipelineTimes.figure` it compares.
+RATIO_FIGURES = {"": "mean", "best_": "fastest", "steady_": "steady", "cpu_": "cpu"}
+
+
+@dataclass
 class BenchResult:
     """Everything :func:`run_benchmark` measured (seconds unless named otherwise).
 
-    ``*_epoch_seconds`` hold the timed epochs only (wall clock); ``*_warmup_seconds`` the
-    first epoch of each pipeline, which also traces the model and (course pipeline) fills
-    buffers.  ``*_epoch_wait_seconds`` are the timed epochs' start-of-epoch waits: how
-    much longer the first step took than the epoch's median step.
-    ``*_epoch_cpu_seconds`` are the process's CPU seconds (all threads) in the same timed
-    epochs: on a machine shared with other work they show what each pipeline costs even
-    when the wall clock is inflated by waiting for a core.  ``idg_*`` are
-    ``None`` when ``ImageDataGenerator`` is not available or was skipped.
+    ``pipelines`` holds each pipeline's :class:`PipelineTimes` under its :data:`PIPELINES`
+    key; ``idg`` is missing when ``ImageDataGenerator`` is not available or was skipped
+    (``idg_note`` says why).  A *speedup* is ImageDataGenerator's seconds per epoch over
+    the course pipeline's, an *overhead* the course pipeline's over the compute floor's
+    (1.0 = free input); :meth:`ratios` gives both for every figure.
     """
 
     mode: str
@@ -84,24 +125,13 @@ class BenchResult:
     batch_size: int
     image_size: int
     timed_epochs: int
-    course_epoch_seconds: list[float]
-    course_warmup_seconds: float
-    floor_epoch_seconds: list[float]
-    floor_warmup_seconds: float
+    pipelines: dict[str, PipelineTimes]
     decode_seconds: float
     latency_ms: float
     latency_method: str
     throughput_images_per_s: float
     peak_rss_mb: float
-    idg_epoch_seconds: list[float] | None = None
-    idg_warmup_seconds: float | None = None
     idg_note: str = ""
-    idg_epoch_cpu_seconds: list[float] | None = None
-    idg_epoch_wait_seconds: list[float] | None = None
-    course_epoch_wait_seconds: list[float] = field(default_factory=list)
-    floor_epoch_wait_seconds: list[float] = field(default_factory=list)
-    course_epoch_cpu_seconds: list[float] = field(default_factory=list)
-    floor_epoch_cpu_seconds: list[float] = field(default_factory=list)
     augmentation: str = "models.build_original_augmentation"
     latency_ms_by_method: dict[str, float] = field(default_factory=dict)
     throughput_images: int = THROUGHPUT_IMAGES
@@ -111,95 +141,43 @@ class BenchResult:
     total_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def idg_seconds_per_epoch(self) -> float | None:
-        """Mean timed epoch of the ``ImageDataGenerator`` pipeline (``None``: not run)."""
-        return _mean(self.idg_epoch_seconds) if self.idg_epoch_seconds else None
-
-    @property
-    def course_seconds_per_epoch(self) -> float:
-        """Mean timed epoch of the course pipeline."""
-        return _mean(self.course_epoch_seconds)
-
-    @property
-    def floor_seconds_per_epoch(self) -> float:
-        """Mean timed epoch of the compute floor."""
-        return _mean(self.floor_epoch_seconds)
-
-    @property
-    def steady_speedup(self) -> float | None:
-        """Like :attr:`speedup`, with every start-of-epoch wait taken out."""
-        if not self.idg_epoch_seconds:
+    def ratio(self, slower: str, faster: str, figure: str = "mean") -> float | None:
+        """``slower``'s seconds per epoch over ``faster``'s (``None``: one is missing)."""
+        if slower not in self.pipelines or faster not in self.pipelines:
             return None
-        return _steady(self.idg_epoch_seconds, self.idg_epoch_wait_seconds) / _steady(
-            self.course_epoch_seconds, self.course_epoch_wait_seconds
-        )
+        top = self.pipelines[slower].figure(figure)
+        bottom = self.pipelines[faster].figure(figure)
+        return None if top is None or bottom is None else top / bottom
 
-    @property
-    def steady_overhead(self) -> float:
-        """Like :attr:`overhead`, with every start-of-epoch wait taken out."""
-        return _steady(self.course_epoch_seconds, self.course_epoch_wait_seconds) / _steady(
-            self.floor_epoch_seconds, self.floor_epoch_wait_seconds
-        )
+    def ratios(self) -> dict[str, float | None]:
+        """``speedup`` / ``overhead`` for every figure: ``speedup``, ``best_speedup``, ..."""
+        ratios: dict[str, float | None] = {}
+        for prefix, figure in RATIO_FIGURES.items():
+            ratios[f"{prefix}speedup"] = self.ratio("idg", "course", figure)
+            ratios[f"{prefix}overhead"] = self.ratio("course", "floor", figure)
+        return ratios
 
     @property
     def speedup(self) -> float | None:
-        """``ImageDataGenerator`` seconds per epoch / course seconds per epoch."""
-        idg = self.idg_seconds_per_epoch
-        return None if idg is None else idg / self.course_seconds_per_epoch
+        """ImageDataGenerator seconds per epoch / course seconds per epoch (``None``: not run)."""
+        return self.ratio("idg", "course")
 
     @property
     def overhead(self) -> float:
         """Course seconds per epoch / compute-floor seconds per epoch (1.0 = free input)."""
-        return self.course_seconds_per_epoch / self.floor_seconds_per_epoch
-
-    @property
-    def best_speedup(self) -> float | None:
-        """Like :attr:`speedup`, from each pipeline's fastest timed epoch.
-
-        On a busy machine the fastest epoch is the one least slowed by other processes,
-        so this is the better guess at what an idle machine would show.
-        """
-        if not self.idg_epoch_seconds:
-            return None
-        return min(self.idg_epoch_seconds) / min(self.course_epoch_seconds)
-
-    @property
-    def best_overhead(self) -> float:
-        """Like :attr:`overhead`, from each pipeline's fastest timed epoch."""
-        return min(self.course_epoch_seconds) / min(self.floor_epoch_seconds)
-
-    @property
-    def cpu_speedup(self) -> float | None:
-        """Like :attr:`speedup`, from CPU seconds per epoch (robust to a busy machine)."""
-        if not self.idg_epoch_cpu_seconds or not self.course_epoch_cpu_seconds:
-            return None
-        return _median(self.idg_epoch_cpu_seconds) / _median(self.course_epoch_cpu_seconds)
-
-    @property
-    def cpu_overhead(self) -> float | None:
-        """Like :attr:`overhead`, from CPU seconds per epoch (robust to a busy machine)."""
-        if not self.course_epoch_cpu_seconds or not self.floor_epoch_cpu_seconds:
-            return None
-        return _median(self.course_epoch_cpu_seconds) / _median(self.floor_epoch_cpu_seconds)
+        return self.ratio("course", "floor") or float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        """The measurements plus the derived figures, ready for JSON."""
-        data = asdict(self)
-        data.update(
-            idg_seconds_per_epoch=self.idg_seconds_per_epoch,
-            course_seconds_per_epoch=self.course_seconds_per_epoch,
-            floor_seconds_per_epoch=self.floor_seconds_per_epoch,
-            speedup=self.speedup,
-            overhead=self.overhead,
-            cpu_speedup=self.cpu_speedup,
-            cpu_overhead=self.cpu_overhead,
-            best_speedup=self.best_speedup,
-            best_overhead=self.best_overhead,
-            steady_speedup=self.steady_speedup,
-            steady_overhead=self.steady_overhead,
-            summary=summary_line(self),
-        )
+        """The measurements plus the derived figures, ready for JSON (flat keys per pipeline)."""
+        data = {k: v for k, v in asdict(self).items() if k != "pipelines"}
+        for name in PIPELINES:
+            times = self.pipelines.get(name)
+            data[f"{name}_epoch_seconds"] = times.wall if times else None
+            data[f"{name}_warmup_seconds"] = times.warmup if times else None
+            data[f"{name}_epoch_cpu_seconds"] = times.cpu if times else None
+            data[f"{name}_epoch_wait_seconds"] = times.wait if times else None
+            data[f"{name}_seconds_per_epoch"] = times.figure("mean") if times else None
+        data.update(self.ratios(), summary=summary_line(self))
         return data
 
 
@@ -304,24 +282,13 @@ def find_image_data_generator() -> tuple[type | None, str]:
     return cls, f"{where} ({cls.__module__})"
 
 
-@dataclass
-class EpochTimes:
-    """Per-epoch wall-clock seconds, process CPU seconds (all threads) and start waits.
-
-    ``wait[i]``: how much longer epoch ``i``'s first step took than its median step
-    (0 when it was not slower), i.e. the time lost before the pipeline delivered.
-    """
-
-    wall: list[float]
-    cpu: list[float]
-    wait: list[float] = field(default_factory=list)
-
-
-def _timed_fit(model: keras.Model, data: Any, epochs: int) -> EpochTimes:
-    """Fit ``model`` for ``epochs`` epochs, timing each epoch (wall clock, CPU, start wait)."""
+def _timed_fit(model: keras.Model, data: Any, epochs: int) -> PipelineTimes:
+    """Fit ``model`` for one warm-up and ``epochs`` timed epochs, timing each one."""
     import keras
 
-    times = EpochTimes([], [])
+    wall: list[float] = []
+    cpu: list[float] = []
+    wait: list[float] = []
 
     class _EpochSeconds(keras.callbacks.Callback):
         # Only *begin* hooks: a callback with an ``on_train_batch_end`` hook turns off
@@ -339,13 +306,13 @@ def _timed_fit(model: keras.Model, data: Any, epochs: int) -> EpochTimes:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             end = time.perf_counter()
-            times.wall.append(end - self._start[0])
-            times.cpu.append(time.process_time() - self._start[1])
+            wall.append(end - self._start[0])
+            cpu.append(time.process_time() - self._start[1])
             steps = np.diff([*self._stamps, end])
-            times.wait.append(max(0.0, float(steps[0] - np.median(steps))))
+            wait.append(max(0.0, float(steps[0] - np.median(steps))))
 
-    model.fit(data, epochs=epochs, callbacks=[_EpochSeconds()], verbose=0, shuffle=False)
-    return times
+    model.fit(data, epochs=1 + epochs, callbacks=[_EpochSeconds()], verbose=0, shuffle=False)
+    return PipelineTimes(wall=wall[1:], cpu=cpu[1:], wait=wait[1:], warmup=wall[0])
 
 
 @contextmanager
@@ -369,14 +336,18 @@ def _subset_folder(paths: Sequence[Path], split: str) -> Iterator[Path]:
 
 def _bench_idg(
     idg_class: type,
-    folder: Path,
-    n_images: int,
+    paths: Sequence[Path],
+    folder: Path | None,
     epochs: int,
     batch_size: int,
     image_size: int,
     seed: int,
-) -> EpochTimes:
-    """Warm-up + timed epochs of the original ``flow_from_directory`` pipeline."""
+) -> PipelineTimes:
+    """Warm-up + timed epochs of the original ``flow_from_directory`` pipeline.
+
+    It reads ``folder`` (the whole ``training_set``) or, when ``folder`` is ``None``, a
+    temporary folder holding only ``paths`` (:func:`_subset_folder`).
+    """
     from .models import build_baseline_cnn
 
     # The original course used ImageDataGenerator(rescale=1./255, ...).  Our baseline model
@@ -385,21 +356,22 @@ def _bench_idg(
     # arithmetic is then identical to the original's; the cost of the generator's own
     # multiply, which this leaves out, is negligible beside decoding a JPEG.
     generator = idg_class(rescale=None, shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
-    flow = generator.flow_from_directory(
-        str(folder),
-        target_size=(image_size, image_size),
-        batch_size=batch_size,
-        class_mode="binary",
-        seed=seed,
-    )
-    if flow.samples != n_images:
-        raise CatdogError(
-            f"{folder} holds {flow.samples} images ImageDataGenerator reads but {n_images} "
-            "course .jpg files, so the pipelines would not see the same images: rebuild the "
-            "data set with `make data`"
+    whole = nullcontext(folder) if folder is not None else None
+    with whole or _subset_folder(paths, "training_set") as source:
+        flow = generator.flow_from_directory(
+            str(source),
+            target_size=(image_size, image_size),
+            batch_size=batch_size,
+            class_mode="binary",
+            seed=seed,
         )
-    model = build_baseline_cnn(image_size)
-    return _timed_fit(model, flow, 1 + epochs)
+        if flow.samples != len(paths):
+            raise CatdogError(
+                f"{source} holds {flow.samples} images ImageDataGenerator reads but "
+                f"{len(paths)} course .jpg files, so the pipelines would not see the same "
+                "images: rebuild the data set with `make data`"
+            )
+        return _timed_fit(build_baseline_cnn(image_size), flow, epochs)
 
 
 def _bench_course(
@@ -409,7 +381,7 @@ def _bench_course(
     batch_size: int,
     seed: int,
     augmentation: Callable[[int], keras.Layer] | None = None,
-) -> EpochTimes:
+) -> PipelineTimes:
     """Warm-up + timed epochs of the course pipeline (``pipeline.to_dataset``)."""
     from .models import build_baseline_cnn, build_original_augmentation
     from .pipeline import to_dataset
@@ -417,7 +389,7 @@ def _bench_course(
     augment = (augmentation or build_original_augmentation)(seed)
     ds = to_dataset(x, y, batch_size, shuffle=True, augment=augment, seed=seed)
     model = build_baseline_cnn(x.shape[1])
-    return _timed_fit(model, ds, 1 + epochs)
+    return _timed_fit(model, ds, epochs)
 
 
 def floor_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
@@ -440,12 +412,12 @@ def floor_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> Any:
     return ds.cache().prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
-def _bench_floor(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> EpochTimes:
+def _bench_floor(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int) -> PipelineTimes:
     """Warm-up + timed epochs on in-memory tensors, no augmentation."""
     from .models import build_baseline_cnn
 
     model = build_baseline_cnn(x.shape[1])
-    return _timed_fit(model, floor_dataset(x, y, batch_size), 1 + epochs)
+    return _timed_fit(model, floor_dataset(x, y, batch_size), epochs)
 
 
 def _median_seconds(fn: Callable[[], object], calls: int, warmup: int = 5) -> float:
@@ -509,13 +481,12 @@ def run_benchmark(
     """Measure the three pipelines, latency, throughput and memory side by side.
 
     Args:
-        data_dir: a prepared course data set (default :func:`config.data_dir`); its
-            ``training_set`` is what every pipeline trains on.
-        quick: use the first :data:`QUICK_PER_CLASS` images of each class (about 30 s
-            on 2 cores) instead of all 8000.
+        data_dir: a prepared course data set (default :func:`config.data_dir`); every
+            pipeline trains on its ``training_set``.
+        quick: the first :data:`QUICK_PER_CLASS` images of each class (about 30 s on 2
+            cores) instead of all 8000; ``per_class`` overrides it (tests use a handful).
         epochs: timed epochs per pipeline after one warm-up epoch (default 4).
         batch_size / image_size / seed: as in the original course (32, 64, 1337).
-        per_class: images per class, overriding ``quick`` (tests use a handful).
         include_idg: time the ``ImageDataGenerator`` pipeline (the slow part).
         latency_calls / throughput_images: sizes of the prediction measurements.
         augmentation: ``seed -> layer`` for the course pipeline (default
@@ -532,71 +503,108 @@ def run_benchmark(
     say = log or (lambda _line: None)
     started = time.perf_counter()
     root = Path(data_dir) if data_dir is not None else config.data_dir()
-    if per_class is None and quick:
-        per_class = QUICK_PER_CLASS
-    mode = "full" if per_class is None else ("quick" if per_class == QUICK_PER_CLASS else "custom")
-    if epochs is None:
-        epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    mode, per_class, epochs = _plan(quick, per_class, epochs)
     paths, labels = pipeline.list_split_files(root, "training_set", per_class)
-    n = len(paths)
     system = system_info()
-    stage_rss: dict[str, float] = {}
-    notes: list[str] = []
     say(
-        f"bench ({mode}): {n} images/epoch, batch {batch_size}, {image_size}px, "
+        f"bench ({mode}): {len(paths)} images/epoch, batch {batch_size}, {image_size}px, "
         f"1 warm-up + {epochs} timed epochs per pipeline"
     )
-
-    # 1. The course pipeline: decode once (timed separately), then tf.data + augmentation.
     say("course pipeline: decoding once ...")
     start = time.perf_counter()
     x = pipeline.decode_images(paths, image_size, cache_dir=None)
-    decode_seconds = time.perf_counter() - start
-    stage_rss["decode"] = _peak_rss_mb()
-    say(f"course pipeline: decoded {n} images in {decode_seconds:.1f} s; training ...")
-    course = _bench_course(x, labels, epochs, batch_size, seed, augmentation)
-    stage_rss["course"] = _peak_rss_mb()
+    decode_seconds, stage_rss = time.perf_counter() - start, {"decode": _peak_rss_mb()}
 
-    # 2. The compute floor: the same images as float32 tensors in memory, no augmentation.
-    say("compute floor ...")
-    floor = _bench_floor(x, labels, epochs, batch_size)
-    stage_rss["floor"] = _peak_rss_mb()
-
-    # 3. ImageDataGenerator.flow_from_directory: decodes every JPEG in every epoch.  It runs
-    # after the tf.data pipelines: run first, its Keras PyDataset machinery left the
-    # process's later tf.data training at about one busy core (10.1 s against 5.8 s per
-    # epoch for the same course pipeline on its own).
-    idg_times: EpochTimes | None = None
+    # ImageDataGenerator runs after the tf.data pipelines: run first, its Keras PyDataset
+    # machinery left the later tf.data training at about one busy core (10.1 s against
+    # 5.8 s per epoch for the same course pipeline on its own).
     idg_class, idg_note = find_image_data_generator() if include_idg else (None, "skipped")
+    runners: dict[str, Callable[[], PipelineTimes]] = {
+        "course": lambda: _bench_course(x, labels, epochs, batch_size, seed, augmentation),
+        "floor": lambda: _bench_floor(x, labels, epochs, batch_size),
+    }
     if idg_class is not None:
-        say("ImageDataGenerator.flow_from_directory ...")
-        if per_class is None:
-            idg_times = _bench_idg(
-                idg_class, root / "training_set", n, epochs, batch_size, image_size, seed
-            )
-        else:
-            with _subset_folder(paths, "training_set") as folder:
-                idg_times = _bench_idg(idg_class, folder, n, epochs, batch_size, image_size, seed)
-        stage_rss["imagedatagenerator"] = _peak_rss_mb()
-
-    # 4. Prediction: single-image latency and batch throughput (a fresh baseline model).
-    from .models import build_baseline_cnn
+        whole = root / "training_set" if per_class is None else None
+        runners["idg"] = lambda: _bench_idg(
+            idg_class, paths, whole, epochs, batch_size, image_size, seed
+        )
+    times = _time_pipelines(runners, stage_rss, say)
 
     say("prediction latency and throughput ...")
-    model = build_baseline_cnn(image_size)
+    prediction = _prediction_figures(x, latency_calls, throughput_images)
+    stage_rss["predict"] = _peak_rss_mb()
+    return BenchResult(
+        mode=mode,
+        images_per_epoch=len(paths),
+        batch_size=batch_size,
+        image_size=image_size,
+        timed_epochs=epochs,
+        pipelines={name: times[name] for name in PIPELINES if name in times},
+        idg_note=idg_note,
+        augmentation=_name_of(augmentation) if augmentation else BenchResult.augmentation,
+        decode_seconds=decode_seconds,
+        **prediction,
+        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb_by_stage=stage_rss,
+        system=system,
+        total_seconds=time.perf_counter() - started,
+        notes=_notes(times.get("idg"), system),
+    )
+
+
+def _plan(quick: bool, per_class: int | None, epochs: int | None) -> tuple[str, int | None, int]:
+    """The bench's mode (``full``, ``quick`` or ``custom``), images per class and epochs."""
+    per_class = QUICK_PER_CLASS if per_class is None and quick else per_class
+    mode = "full" if per_class is None else ("quick" if per_class == QUICK_PER_CLASS else "custom")
+    epochs = epochs if epochs is not None else (QUICK_EPOCHS if quick else FULL_EPOCHS)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    return mode, per_class, epochs
+
+
+def _time_pipelines(
+    runners: dict[str, Callable[[], PipelineTimes]],
+    stage_rss: dict[str, float],
+    say: Callable[[str], None],
+) -> dict[str, PipelineTimes]:
+    """Run each pipeline's bench in turn, noting the peak memory after each in ``stage_rss``."""
+    times: dict[str, PipelineTimes] = {}
+    for name, run in runners.items():
+        say(f"{PIPELINES[name]} ...")
+        times[name] = run()
+        stage_rss[_STAGE_NAMES[name]] = _peak_rss_mb()
+    return times
+
+
+def _prediction_figures(x: np.ndarray, latency_calls: int, throughput_images: int) -> dict:
+    """Single-image latency and batch throughput of a fresh baseline model, as result fields."""
+    from .models import build_baseline_cnn
+
+    model = build_baseline_cnn(x.shape[1])
     latencies = measure_latency(model, x[0], latency_calls)
     method = min(latencies, key=latencies.__getitem__)
-    throughput = measure_throughput(model, x, throughput_images)
-    stage_rss["predict"] = _peak_rss_mb()
+    return {
+        "latency_ms": latencies[method],
+        "latency_method": method,
+        "latency_ms_by_method": latencies,
+        "throughput_images_per_s": measure_throughput(model, x, throughput_images),
+        "throughput_images": throughput_images,
+    }
 
-    if idg_times is not None:
+
+#: ``peak_rss_mb_by_stage`` key of each pipeline's stage.
+_STAGE_NAMES = {"course": "course", "floor": "floor", "idg": "imagedatagenerator"}
+
+
+def _notes(idg: PipelineTimes | None, system: dict[str, Any]) -> list[str]:
+    """The report's notes on how ImageDataGenerator ran and on a busy machine."""
+    notes: list[str] = []
+    if idg is not None:
         notes.append(
             "ImageDataGenerator ran with Keras 3's PyDataset defaults (workers=1, no "
             "multiprocessing), as the original course's code does"
         )
-        idg_wait = _mean(idg_times.wait[1:])
+        idg_wait = _mean(idg.wait)
         if idg_wait > 0.5:
             notes.append(
                 f"ImageDataGenerator waited {idg_wait:.1f} s on average at the start of each "
@@ -605,46 +613,14 @@ def run_benchmark(
                 "its autotuning thread wakes; the course pipeline turns autotuning off "
                 "(pipeline.pipeline_options).  The steady-state figures leave the wait out"
             )
-    if system.get("load_average_at_start") and system["load_average_at_start"][0] > 0.5:
+    load = system.get("load_average_at_start")
+    if load and load[0] > 0.5:
         notes.append(
-            f"load average {system['load_average_at_start'][0]} at start: other processes "
+            f"load average {load[0]} at start: other processes "
             "shared the CPU, so wall-clock timings are noisy and slow (ImageDataGenerator's "
             "single Python loading thread suffers most); the CPU-second ratios are steadier"
         )
-    return BenchResult(
-        mode=mode,
-        images_per_epoch=n,
-        batch_size=batch_size,
-        image_size=image_size,
-        timed_epochs=epochs,
-        idg_epoch_seconds=idg_times.wall[1:] if idg_times else None,
-        idg_warmup_seconds=idg_times.wall[0] if idg_times else None,
-        idg_epoch_cpu_seconds=idg_times.cpu[1:] if idg_times else None,
-        idg_epoch_wait_seconds=idg_times.wait[1:] if idg_times else None,
-        idg_note=idg_note,
-        course_epoch_seconds=course.wall[1:],
-        course_warmup_seconds=course.wall[0],
-        course_epoch_cpu_seconds=course.cpu[1:],
-        course_epoch_wait_seconds=course.wait[1:],
-        augmentation=_name_of(augmentation)
-        if augmentation
-        else "models.build_original_augmentation",
-        floor_epoch_seconds=floor.wall[1:],
-        floor_warmup_seconds=floor.wall[0],
-        floor_epoch_cpu_seconds=floor.cpu[1:],
-        floor_epoch_wait_seconds=floor.wait[1:],
-        decode_seconds=decode_seconds,
-        latency_ms=latencies[method],
-        latency_method=method,
-        latency_ms_by_method=latencies,
-        throughput_images_per_s=throughput,
-        throughput_images=throughput_images,
-        peak_rss_mb=_peak_rss_mb(),
-        peak_rss_mb_by_stage=stage_rss,
-        system=system,
-        total_seconds=time.perf_counter() - started,
-        notes=notes,
-    )
+    return notes
 
 
 def _name_of(fn: Callable[..., object]) -> str:
@@ -653,23 +629,32 @@ def _name_of(fn: Callable[..., object]) -> str:
 
 def summary_line(result: BenchResult) -> str:
     """``speedup vs ImageDataGenerator: X.XXx, overhead vs compute floor: Y.YYx``."""
-    speedup = result.speedup
-    left = (
-        f"speedup vs ImageDataGenerator: {speedup:.2f}x"
-        if speedup is not None
-        else "speedup vs ImageDataGenerator: n/a"
+    return (
+        f"speedup vs ImageDataGenerator: {_ratio_text(result.speedup)}, "
+        f"overhead vs compute floor: {_ratio_text(result.overhead)}"
     )
-    return f"{left}, overhead vs compute floor: {result.overhead:.2f}x"
 
 
-def _fmt_epochs(seconds: Sequence[float] | None) -> str:
-    return ", ".join(f"{s:.2f}" for s in seconds or [])
+def _ratio_text(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "n/a"
+
+
+def _pipeline_row(label: str, times: PipelineTimes, images: int) -> str:
+    """One line of the report's table (see :func:`format_report`'s header)."""
+    mean = _mean(times.wall)
+    cpu = times.figure("cpu")
+    cpu_text = f"{cpu:>7.2f}" if cpu is not None else f"{'-':>7}"
+    wait_text = f"{_mean(times.wait):>6.2f}" if times.wait else f"{'-':>6}"
+    epochs = ", ".join(f"{s:.2f}" for s in times.wall)
+    return (
+        f"{label:<42}{mean:>8.2f}{1000 * mean / images:>8.2f}{wait_text}"
+        f"{_steady(times.wall, times.wait):>8.2f}{cpu_text}{times.warmup:>9.2f}  {epochs}"
+    )
 
 
 def format_report(result: BenchResult) -> str:
     """A plain-text report; its last line is :func:`summary_line`."""
     r, s = result, result.system
-    per_image = 1000 / r.images_per_epoch
     lines = [
         f"catdog bench ({r.mode}): {r.images_per_epoch} training images/epoch, "
         f"batch {r.batch_size}, {r.image_size}x{r.image_size}, baseline CNN; "
@@ -683,60 +668,24 @@ def format_report(result: BenchResult) -> str:
         f"{'pipeline':<42}{'s/epoch':>8}{'ms/img':>8}{'wait':>6}{'steady':>8}{'CPU s':>7}"
         f"{'warm-up':>9}  timed epochs (s)",
     ]
-    Row = tuple[str, float, list[float] | None, list[float] | None, float | None, list[float]]
-    rows: list[Row] = []
-    if r.idg_seconds_per_epoch is not None:
-        rows.append(
-            (
-                "ImageDataGenerator.flow_from_directory",
-                r.idg_seconds_per_epoch,
-                r.idg_epoch_wait_seconds,
-                r.idg_epoch_cpu_seconds,
-                r.idg_warmup_seconds,
-                r.idg_epoch_seconds or [],
-            )
-        )
-    rows += [
-        (
-            "course tf.data (decoded once, augmented)",
-            r.course_seconds_per_epoch,
-            r.course_epoch_wait_seconds,
-            r.course_epoch_cpu_seconds,
-            r.course_warmup_seconds,
-            r.course_epoch_seconds,
-        ),
-        (
-            "compute floor (tensors in memory)",
-            r.floor_seconds_per_epoch,
-            r.floor_epoch_wait_seconds,
-            r.floor_epoch_cpu_seconds,
-            r.floor_warmup_seconds,
-            r.floor_epoch_seconds,
-        ),
+    lines += [
+        _pipeline_row(label, r.pipelines[name], r.images_per_epoch)
+        for name, label in PIPELINES.items()
+        if name in r.pipelines
     ]
-    for name, mean, waits, cpu, warm, epochs in rows:
-        cpu_text = f"{_median(cpu):>7.2f}" if cpu else f"{'-':>7}"
-        wait_text = f"{_mean(waits):>6.2f}" if waits else f"{'-':>6}"
-        lines.append(
-            f"{name:<42}{mean:>8.2f}{mean * per_image:>8.2f}{wait_text}"
-            f"{_steady(epochs, waits):>8.2f}{cpu_text}{warm or 0:>9.2f}  {_fmt_epochs(epochs)}"
-        )
-    if r.idg_seconds_per_epoch is None:
+    if "idg" not in r.pipelines:
         lines.append(f"ImageDataGenerator: not measured ({r.idg_note})")
-
-    def ratio(value: float | None) -> str:
-        return f"{value:.2f}x" if value is not None else "n/a"
-
+    q = {name: _ratio_text(value) for name, value in r.ratios().items()}
     lines += [
         "(s/epoch: mean of the timed epochs, what a learner waits; wait: mean start-of-epoch "
         "wait, the first step's time beyond a typical step; steady: s/epoch without it; "
         "CPU s: median process CPU seconds, all threads)",
         f"course augmentation: {r.augmentation}",
         f"one-off decode of {r.images_per_epoch} JPEGs (course pipeline): {r.decode_seconds:.2f} s",
-        f"steady state (start-of-epoch waits taken out): speedup {ratio(r.steady_speedup)}, "
-        f"overhead {ratio(r.steady_overhead)}; from the fastest epochs: speedup "
-        f"{ratio(r.best_speedup)}, overhead {ratio(r.best_overhead)}; in CPU seconds: "
-        f"speedup {ratio(r.cpu_speedup)}, overhead {ratio(r.cpu_overhead)}",
+        f"steady state (start-of-epoch waits taken out): speedup {q['steady_speedup']}, "
+        f"overhead {q['steady_overhead']}; from the fastest epochs: speedup "
+        f"{q['best_speedup']}, overhead {q['best_overhead']}; in CPU seconds: "
+        f"speedup {q['cpu_speedup']}, overhead {q['cpu_overhead']}",
         "",
         f"single-image latency: {r.latency_ms:.2f} ms ({r.latency_method}; "
         + ", ".join(f"{k} {v:.2f} ms" for k, v in r.latency_ms_by_method.items())
@@ -755,6 +704,4 @@ def format_report(result: BenchResult) -> str:
 
 def save_report(result: BenchResult, path: str | Path) -> Path:
     """Write the result (measurements and derived figures) as JSON, atomically."""
-    from .training import atomic_write_text
-
-    return atomic_write_text(path, json.dumps(result.to_dict(), indent=1))
+    return atomic.write_text(path, json.dumps(result.to_dict(), indent=1))

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import config
-from .errors import CatdogError, DestinationError, ModelLoadError
+from . import atomic, config
+from .errors import CatdogError, ModelLoadError
 
 EXIT_USER_ERROR = 2
 
@@ -72,11 +72,15 @@ def _model_path(given: str | None, profile: str) -> Path:
 
 
 def _check_threshold(threshold: float) -> None:
-    """CatdogError unless ``threshold`` lies strictly between 0 and 1."""
-    if not 0.0 < threshold < 1.0:  # also false for NaN
+    """CatdogError unless ``threshold`` lies strictly between 0 and 1 (see ``predict``)."""
+    from .predict import check_threshold
+
+    try:
+        check_threshold(threshold)
+    except ValueError:
         raise CatdogError(
             f"--threshold must be between 0 and 1, got {threshold} (for example --threshold 0.5)"
-        )
+        ) from None
 
 
 def _check_model_out(path: Path) -> None:
@@ -85,13 +89,7 @@ def _check_model_out(path: Path) -> None:
         raise CatdogError(
             f"--out {path}: model files must end in .keras (for example --out my_model.keras)"
         )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DestinationError(
-            f"Cannot create the folder {path.parent} for --out ({exc.strerror or exc}): "
-            "choose a writable place, e.g. --out models/my_model.keras"
-        ) from None
+    atomic.make_parent(path, fix="choose a writable place, e.g. --out models/my_model.keras")
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -323,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="input pipeline vs ImageDataGenerator vs compute floor")
-    p.add_argument("--quick", action="store_true", help="a small subset (under 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="a small subset (about 30 s on 2 cores)")
     p.add_argument("--out", default=None, help="also save the figures as JSON")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bench)

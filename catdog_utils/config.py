@@ -19,6 +19,13 @@ from pathlib import Path
 #: Class folder names, in label order: ``cats`` is 0, ``dogs`` is 1, so a sigmoid output
 #: near 1 means "dog", as in the original course.
 CLASS_NAMES: tuple[str, str] = ("cats", "dogs")
+
+
+def singular(class_name: str) -> str:
+    """A class folder's name for one image: ``cats`` -> ``cat`` (labels, titles, file names)."""
+    return class_name.removesuffix("s")
+
+
 #: The two splits the data command writes.
 SPLITS: tuple[str, str] = ("training_set", "test_set")
 #: The course split: images per class in each split.

@@ -55,3 +55,14 @@ class ImageDecodeError(ImageError):
 
 class InputNotFoundError(CatdogError):
     """A photo or folder given to ``catdog predict`` is missing, or a folder holds no images."""
+
+
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """An exception's message cut to its first line and ``limit`` characters.
+
+    For quoting a library's error inside one of our one-line messages; an exception with
+    no message gives its class name.
+    """
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -98,18 +98,29 @@ def roc_curve(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
     Returns ``(fpr, tpr, thresholds)``; the curve starts at (0, 0) with threshold
     ``inf`` and ends at (1, 1).  Tied scores form one step, as in scikit-learn.
     """
+    thresholds, predicted, tps, n_pos = _counts_at_thresholds(y_true, probs)
+    fps = predicted - tps
+    n_neg = max(int(predicted[-1]) - n_pos, 1)
+    tpr = np.r_[0.0, tps / max(n_pos, 1)]
+    fpr = np.r_[0.0, fps / n_neg]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def _counts_at_thresholds(
+    y_true: np.ndarray, probs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Predicting "dog" for every score >= each distinct score, highest first.
+
+    Returns ``(thresholds, predicted, true_positives, positives)``: the distinct scores,
+    how many images each predicts as "dog", how many of those are dogs, and the number of
+    dogs.  Tied scores form one step (all in or all out), as in scikit-learn.
+    """
     y_true = np.asarray(y_true).astype(int).reshape(-1)
     probs = np.asarray(probs, dtype=float).reshape(-1)
     order = np.argsort(-probs, kind="mergesort")
     scores, labels = probs[order], y_true[order]
     last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    tps = np.cumsum(labels)[last_of_tie]
-    fps = (last_of_tie + 1) - tps
-    n_pos, n_neg = max(labels.sum(), 1), max(len(labels) - labels.sum(), 1)
-    tpr = np.r_[0.0, tps / n_pos]
-    fpr = np.r_[0.0, fps / n_neg]
-    thresholds = np.r_[np.inf, scores[last_of_tie]]
-    return fpr, tpr, thresholds
+    return scores[last_of_tie], last_of_tie + 1, np.cumsum(labels)[last_of_tie], int(labels.sum())
 
 
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
@@ -122,16 +133,10 @@ def best_f1_threshold(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, flo
 
     Choose it on the *validation* set, never on the test set.
     """
-    y_true = np.asarray(y_true).astype(int).reshape(-1)
-    probs = np.asarray(probs, dtype=float).reshape(-1)
-    order = np.argsort(-probs, kind="mergesort")
-    scores, labels = probs[order], y_true[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    tp = np.cumsum(labels)[last_of_tie]  # predicting "dog" for every score >= threshold
-    predicted = last_of_tie + 1
-    f1 = 2 * tp / (predicted + labels.sum())
+    thresholds, predicted, tps, n_pos = _counts_at_thresholds(y_true, probs)
+    f1 = 2 * tps / (predicted + n_pos)
     best = int(np.argmax(f1))
-    return float(scores[last_of_tie][best]), float(f1[best])
+    return float(thresholds[best]), float(f1[best])
 
 
 def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 8) -> np.ndarray:

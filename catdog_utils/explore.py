@@ -10,13 +10,12 @@ The helpers behind notebooks 01 and 02 that are not figures (those live in
 - :func:`resolution_costs` works out what a different input size would cost the original
   model (pixels, memory, parameters, compute);
 - :func:`build_damaged_source` makes a small PetImages-style folder of real photos plus the
-  kinds of broken files found in Microsoft's zip, to watch the data command reject them;
-- :func:`read_rejects` reads a prepared data set's ``rejects.csv``.
+  kinds of broken files found in Microsoft's zip, to watch the data command reject them
+  (:func:`catdog_utils.data.read_rejects` reads what it rejected).
 """
 
 from __future__ import annotations
 
-import csv
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,7 +170,8 @@ def build_damaged_source(
     converts and rejects.
 
     Args:
-        photos: at least ``2 * per_class + 1`` real JPEG photos (cats, then dogs).
+        photos: at least ``2 * per_class`` real JPEG photos (cats, then dogs); the
+            first one is also the model for the damaged files.
         folder: where to build (created; must not hold a previous build).
         per_class: good photos per class.
 
@@ -198,24 +198,3 @@ def build_damaged_source(
         image.convert("L").save(cat_dir / "grayscale.jpg", format="JPEG", quality=90)
     (cat_dir / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))
     return Path(folder)
-
-
-def read_rejects(dest: str | Path | None = None) -> list[dict[str, str]]:
-    """The rows of a prepared data set's ``rejects.csv`` (``source``, ``reason``, ``action``).
-
-    Args:
-        dest: the data set folder (default :func:`config.data_dir`).
-
-    Raises:
-        DataNotFoundError: the data set has no ``rejects.csv``.
-    """
-    from .errors import DataNotFoundError
-
-    path = (Path(dest) if dest is not None else config.data_dir()) / "rejects.csv"
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return [dict(row) for row in csv.DictReader(handle)]
-    except FileNotFoundError:
-        raise DataNotFoundError(
-            f"No rejects report at {path}: rebuild the data set with `make data`"
-        ) from None

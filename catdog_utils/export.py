@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -46,13 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CatdogError, DestinationError, ModelLoadError
+from . import atomic
+from .errors import CatdogError, DestinationError, ModelLoadError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 #: Images per forward pass when predicting with an export.
 _BATCH = 64
+_DEST_FIX = "choose another folder you can write to"
 _EXPORT_HINT = "export one with catdog_utils.export (notebook 06)"
 
 
@@ -85,26 +85,6 @@ def _is_saved_model(folder: Path) -> bool:
     return (folder / "saved_model.pb").is_file()
 
 
-def _replace_folder(tmp: Path, directory: Path) -> None:
-    """Move the finished folder ``tmp`` to ``directory``, replacing an older export there.
-
-    A folder cannot be renamed over a non-empty one, so the old export is first renamed
-    aside, then deleted once the new one is in place (and put back if the rename fails).
-    """
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return
-    old = directory.with_name(f".{directory.name}.{os.getpid()}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(directory, old)
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        os.replace(old, directory)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_saved_model(model: keras.Model, directory: str | Path) -> Path:
     """Export ``model`` as a TensorFlow SavedModel folder, atomically; returns the folder.
 
@@ -123,20 +103,11 @@ def export_saved_model(model: keras.Model, directory: str | Path) -> Path:
             f"{directory} exists and is not a SavedModel export; choose another folder or "
             "delete it first (an export replaces only an older export)"
         )
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DestinationError(f"Cannot create {directory.parent}: {exc.strerror}") from exc
-    tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with _quiet_tf_logger():
-            model.export(str(tmp), format="tf_saved_model", verbose=False)
+    atomic.make_parent(directory, fix=_DEST_FIX)
+    with atomic.temporary_path(directory) as tmp, _quiet_tf_logger():
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
         if not _is_saved_model(tmp):  # pragma: no cover - Keras always writes it
             raise DestinationError(f"Keras wrote no saved_model.pb into {tmp}")
-        _replace_folder(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
@@ -173,13 +144,8 @@ def export_tflite(model_or_saved_model_dir: keras.Model | str | Path, path: str 
     if path.suffix != ".tflite":
         raise ValueError(f"TensorFlow Lite files end in .tflite, got {path.name}")
     flatbuffer = _tflite_bytes(model_or_saved_model_dir)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DestinationError(f"Cannot create {path.parent}: {exc.strerror}") from exc
-    from .training import atomic_write_bytes
-
-    return atomic_write_bytes(path, flatbuffer)
+    atomic.make_parent(path, fix=_DEST_FIX)
+    return atomic.write_bytes(path, flatbuffer)
 
 
 # --------------------------------------------------------------------------------------
@@ -300,8 +266,7 @@ def tflite_predict(path: str | Path, images: Any, batch_size: int = _BATCH) -> n
         interpreter = _tflite_interpreter(path)
     except ValueError as exc:
         raise ModelLoadError(
-            f"{path} is not a TensorFlow Lite model ({str(exc).splitlines()[0][:100]}): "
-            f"{_EXPORT_HINT}"
+            f"{path} is not a TensorFlow Lite model ({first_line(exc, 100)}): {_EXPORT_HINT}"
         ) from exc
     (source,) = interpreter.get_input_details()
     (target,) = interpreter.get_output_details()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from . import config
-from .errors import ImageDecodeError
+from .errors import ImageDecodeError, first_line
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -207,7 +207,7 @@ class _OpenedImage:
         try:
             self.image.load()
         except _PIL_DECODE_ERRORS as exc:
-            detail = str(exc).split("\n")[0][:80]
+            detail = first_line(exc, 80)
             raise _fail(self.display, f"truncated or corrupt image ({detail})") from exc
 
     def close(self) -> None:

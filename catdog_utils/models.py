@@ -6,7 +6,8 @@ sigmoid unit: the probability that the image shows a dog (``cats`` = 0, ``dogs``
 
 Augmentation is returned as separate ``keras.Sequential`` blocks that the input pipeline
 applies on the fly (``catdog_utils.pipeline``), so the saved models stay plain and fast at
-prediction time.  Nothing here reads files.
+prediction time (the blocks are ordinary Keras layers and could sit inside a model too;
+the fused one lives in :mod:`catdog_utils.augmentation`).  Nothing here reads files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-    import tensorflow as tf
 
 #: The original repository's augmentation: ``ImageDataGenerator(shear_range=0.2,
 #: zoom_range=0.2, horizontal_flip=True)``.  ``shear_range`` there is an angle in *degrees*,
@@ -32,17 +32,19 @@ def build_original_augmentation(seed: int | None = None, fused: bool = True) -> 
     ``fused=False`` gives the readable version: ``RandomShear``, ``RandomZoom`` and
     ``RandomFlip``, one after the other.  Each of them resamples the whole batch, and on a
     2-core CPU that work competes with training, so the default (``fused=True``) composes
-    the three into one affine transform per image (:func:`shear_zoom_flip_layer`): the same
-    random distribution, one resampling.  ``fill_mode="nearest"`` matches
-    ``ImageDataGenerator``'s default.
+    the three into one affine transform per image
+    (:class:`~catdog_utils.augmentation.ShearZoomFlip`): the same random distribution, one
+    resampling.  ``fill_mode="nearest"`` matches ``ImageDataGenerator``'s default.
     """
     import keras
     from keras import layers
 
     shear = math.tan(math.radians(ORIGINAL_SHEAR_DEGREES))
     if fused:
+        from .augmentation import ShearZoomFlip
+
         return keras.Sequential(
-            [shear_zoom_flip_layer(shear, ORIGINAL_ZOOM, flip=True, seed=seed)],
+            [ShearZoomFlip(shear, ORIGINAL_ZOOM, flip=True, seed=seed)],
             name="original_augmentation",
         )
     return keras.Sequential(
@@ -58,108 +60,6 @@ def build_original_augmentation(seed: int | None = None, fused: bool = True) -> 
         ],
         name="original_augmentation",
     )
-
-
-def shear_zoom_flip_layer(
-    shear: float, zoom: float, flip: bool = True, seed: int | None = None
-) -> keras.layers.Layer:
-    """One layer doing ``ImageDataGenerator``'s shear, zoom and flip in one resampling.
-
-    Per image: a shear ``s ~ U(-shear, shear)`` along x, zooms ``zx, zy ~ U(1 - zoom,
-    1 + zoom)`` drawn independently (as ``ImageDataGenerator`` does), and a left-right flip
-    with probability 1/2, composed into one affine map about the image centre and applied
-    with bilinear interpolation (edges filled with the nearest pixel).  Output pixel
-    ``(x, y)`` samples the input at ``x_in = zx * (f * (x - cx) + s * (y - cy)) + cx`` and
-    ``y_in = zy * (y - cy) + cy``; :func:`resample_shear_zoom` does the sampling.
-    Active only with ``training=True``; meant for ``tf.data`` pipelines (it is not saved
-    inside models).
-    """
-    import keras
-    import tensorflow as tf
-
-    class ShearZoomFlip(keras.layers.Layer):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(name="shear_zoom_flip", **kwargs)
-            self._rng = (
-                tf.random.Generator.from_seed(seed)
-                if seed is not None
-                else tf.random.Generator.from_non_deterministic_state()
-            )
-
-        def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
-            if not training:
-                return images
-            images = tf.convert_to_tensor(images)
-            r = self._rng.uniform((tf.shape(images)[0], 4))
-            s = (2.0 * r[:, 0] - 1.0) * shear
-            zx = 1.0 + (2.0 * r[:, 1] - 1.0) * zoom
-            zy = 1.0 + (2.0 * r[:, 2] - 1.0) * zoom
-            f = tf.where(r[:, 3] < 0.5, -1.0, 1.0) if flip else tf.ones_like(s)
-            out = resample_shear_zoom(images, x_scale=zx * f, x_shear=zx * s, y_scale=zy)
-            return tf.cast(out, images.dtype)
-
-        def compute_output_shape(self, input_shape: tuple) -> tuple:
-            return input_shape
-
-    return ShearZoomFlip()
-
-
-def resample_shear_zoom(
-    images: tf.Tensor, x_scale: tf.Tensor, x_shear: tf.Tensor, y_scale: tf.Tensor
-) -> tf.Tensor:
-    """Resample a batch through a per-image affine map with no y-on-x term (float32 out).
-
-    Output pixel ``(x, y)`` of image ``i`` is the input sampled bilinearly at
-    ``x_in = x_scale[i] * (x - cx) + x_shear[i] * (y - cy) + cx`` and
-    ``y_in = y_scale[i] * (y - cy) + cy`` (``cx, cy``: the image centre), coordinates
-    outside the image clamped to its edge (``fill_mode="nearest"``).  A negative
-    ``x_scale`` flips the image left-right.
-
-    This is what ``tf.raw_ops.ImageProjectiveTransformV3`` computes for such a map (the
-    tests check it to 0.01 of a grey level), in two one-dimensional passes: since ``y_in``
-    does not depend on ``x``, interpolating every column at ``y_in`` first and then every
-    row at ``x_in`` is exact.  Each pass is two gathers and one blend, about half the CPU
-    time of the general 2-D kernel, which matters when augmentation shares two cores with
-    training.
-    """
-    import tensorflow as tf
-
-    images = tf.cast(images, tf.float32)
-    shape = tf.shape(images)
-    h, w = shape[1], shape[2]
-    cy = (tf.cast(h, tf.float32) - 1.0) / 2.0
-    cx = (tf.cast(w, tf.float32) - 1.0) / 2.0
-    ys = tf.range(tf.cast(h, tf.float32)) - cy  # (h,)
-    xs = tf.range(tf.cast(w, tf.float32)) - cx  # (w,)
-    # 1. every column, sampled at the output rows' y_in: (n, h) coordinates on axis 1
-    rows = _interpolate_along(images, y_scale[:, None] * ys[None, :] + cy, h, batch_dims=1)
-    # 2. every row, sampled at x_in (which shears with y): (n, h, w) coordinates on axis 2
-    x_in = (
-        x_scale[:, None, None] * xs[None, None, :] + x_shear[:, None, None] * ys[None, :, None] + cx
-    )
-    return _interpolate_along(rows, x_in, w, batch_dims=2)
-
-
-def _interpolate_along(
-    images: tf.Tensor, coords: tf.Tensor, size: tf.Tensor, batch_dims: int
-) -> tf.Tensor:
-    """Linear interpolation of ``images`` at fractional ``coords`` on axis ``batch_dims``.
-
-    ``coords`` has the shape of the first ``batch_dims + 1`` axes of the result; they are
-    clamped to ``[0, size - 1]`` first, which fills the outside with the edge pixel.
-    """
-    import tensorflow as tf
-
-    coords = tf.clip_by_value(coords, 0.0, tf.cast(size - 1, tf.float32))
-    lower = tf.floor(coords)
-    i0 = tf.cast(lower, tf.int32)
-    i1 = tf.minimum(i0 + 1, size - 1)
-    weight = coords - lower
-    for _ in range(images.shape.rank - coords.shape.rank):
-        weight = weight[..., None]
-    before = tf.gather(images, i0, batch_dims=batch_dims)
-    after = tf.gather(images, i1, batch_dims=batch_dims)
-    return before + (after - before) * weight
 
 
 def build_strong_augmentation(seed: int | None = None) -> keras.Sequential:

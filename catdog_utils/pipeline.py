@@ -12,10 +12,8 @@ seeded) from ``training_set``; ``test_set`` is never touched until the final eva
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,14 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import config
-from .errors import DataNotFoundError
+from . import atomic, config
+from .data import natural_key
+from .errors import DataNotFoundError, DestinationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
-
-_NUMBER = re.compile(r"(\d+)")
 
 #: Batches each pipeline prepares ahead of the model (one being used, one ready).
 PREFETCH_BATCHES = 2
@@ -60,11 +57,6 @@ def pipeline_options() -> tf.data.Options:
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
-
-
-def natural_key(name: str) -> list[object]:
-    """Sort key that orders ``cat.2.jpg`` before ``cat.10.jpg``."""
-    return [int(part) if part.isdigit() else part for part in _NUMBER.split(name)]
 
 
 def list_split_files(
@@ -189,15 +181,10 @@ def decode_images(
         start += len(batch)
 
     if cache_path is not None:
-        tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
         try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with atomic.temporary_path(cache_path) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, array)
-            os.replace(tmp, cache_path)
-        except OSError as err:  # a read-only or full disk: the cache is only a speed-up
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        except (OSError, DestinationError) as err:  # read-only or full disk: only a speed-up
             warnings.warn(
                 f"Could not cache decoded images in {cache_path.parent}: {err}", stacklevel=2
             )

@@ -131,10 +131,19 @@ def _show(
         ax.set_title(title, fontsize=9, color=color or "black")
 
 
+def _finish(fig: Figure, title: str | None, ax: Axes | None = None) -> Figure:
+    """Give the figure its title (the axes' title when ``ax`` is given) and return it."""
+    if title:
+        if ax is not None:
+            ax.set_title(title)
+        else:
+            fig.suptitle(title)
+    return fig
+
+
 def _class_name(label: int, class_names: Sequence[str]) -> str:
     """The name of class ``label``, singular (``cat`` rather than ``cats``) for titles."""
-    name = class_names[int(label)]
-    return name[:-1] if name.endswith("s") else name
+    return config.singular(class_names[int(label)])
 
 
 def _color_of(name: str, index: int) -> str:
@@ -189,9 +198,7 @@ def sample_grid(
         if show_size:
             parts.append(f"{image.shape[1]}x{image.shape[0]}")
         _show(ax, image, " · ".join(parts) or None, color)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def image_row(
@@ -233,9 +240,7 @@ def image_row(
             ax.set_xticks([0, width - 1])
             ax.set_yticks([0, height - 1])
             ax.tick_params(labelsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def size_distribution(
@@ -272,11 +277,44 @@ def size_distribution(
 
     fig, axes = _figure(1, 3, figsize=(_FULL_WIDTH, 3.8))
     scatter, aspect_ax, side_ax = axes[0]
+    _size_scatter(scatter, w, h, groups, model_size)
+    aspect = w / h
+    bins = np.linspace(max(0.2, float(aspect.min())), min(3.0, float(aspect.max())), 40)
+    _stacked_histogram(
+        aspect_ax,
+        [np.clip(aspect[m], bins[0], bins[-1]) for m, _, _ in groups],
+        groups,
+        bins,
+        marker=(1.0, "square: what\nthe model sees", REFERENCE_COLOR),
+    )
+    aspect_ax.set(xlabel="aspect ratio (width / height)", ylabel="photos", title="aspect ratios")
+    shorter = np.minimum(w, h)
+    _stacked_histogram(
+        side_ax,
+        [shorter[m] for m, _, _ in groups],
+        groups,
+        40,
+        marker=(model_size, f"{model_size} px", "black"),
+    )
+    side_ax.set(xlabel="shorter side (pixels)", ylabel="photos", title="shorter side")
+    if len(groups) > 1:
+        side_ax.legend(fontsize=8)
+    return _finish(fig, title)
+
+
+def _size_scatter(
+    ax: Axes,
+    w: np.ndarray,
+    h: np.ndarray,
+    groups: list[tuple[np.ndarray, str, str]],
+    model_size: int,
+) -> None:
+    """Width against height per group, the square diagonal and the model's input size."""
     for mask, name, color in groups:
-        scatter.scatter(w[mask], h[mask], s=4, alpha=0.35, color=color, label=name, linewidths=0)
+        ax.scatter(w[mask], h[mask], s=4, alpha=0.35, color=color, label=name, linewidths=0)
     top = float(max(w.max(), h.max())) * 1.05
-    scatter.plot([0, top], [0, top], ls="--", lw=1, color=REFERENCE_COLOR, label="square")
-    scatter.plot(
+    ax.plot([0, top], [0, top], ls="--", lw=1, color=REFERENCE_COLOR, label="square")
+    ax.plot(
         [model_size],
         [model_size],
         marker="s",
@@ -285,60 +323,42 @@ def size_distribution(
         ls="",
         label=f"model input {model_size}x{model_size}",
     )
-    scatter.set(
+    ax.set(
         xlim=(0, top),
         ylim=(0, top),
         xlabel="width (pixels)",
         ylabel="height (pixels)",
         title="photo sizes",
     )
-    scatter.legend(fontsize=8, markerscale=2, loc="upper left")
+    ax.legend(fontsize=8, markerscale=2, loc="upper left")
 
-    aspect = w / h
-    bins = np.linspace(max(0.2, float(aspect.min())), min(3.0, float(aspect.max())), 40)
-    aspect_ax.hist(
-        [np.clip(aspect[m], bins[0], bins[-1]) for m, _, _ in groups],
+
+def _stacked_histogram(
+    ax: Axes,
+    values: list[np.ndarray],
+    groups: list[tuple[np.ndarray, str, str]],
+    bins: int | np.ndarray,
+    marker: tuple[float, str, str],
+) -> None:
+    """One histogram stacked by group, with a dashed line at ``marker = (x, text, colour)``."""
+    ax.hist(
+        values,
         bins=bins,
         stacked=True,
         color=[c for _, _, c in groups],
         label=[name for _, name, _ in groups],
     )
-    aspect_ax.axvline(1.0, ls="--", color=REFERENCE_COLOR, lw=1)
-    aspect_ax.annotate(
-        "square: what\nthe model sees",
-        xy=(1.0, 0.93),
+    x, text, color = marker
+    ax.axvline(x, ls="--", color=color, lw=1)
+    ax.annotate(
+        text,
+        xy=(x, 0.93),
         xycoords=("data", "axes fraction"),
         xytext=(4, 0),
         textcoords="offset points",
         fontsize=8,
         va="top",
     )
-    aspect_ax.set(xlabel="aspect ratio (width / height)", ylabel="photos", title="aspect ratios")
-
-    shorter = np.minimum(w, h)
-    side_ax.hist(
-        [shorter[m] for m, _, _ in groups],
-        bins=40,
-        stacked=True,
-        color=[c for _, _, c in groups],
-        label=[name for _, name, _ in groups],
-    )
-    side_ax.axvline(model_size, ls="--", color="black", lw=1)
-    side_ax.annotate(
-        f"{model_size} px",
-        xy=(model_size, 0.93),
-        xycoords=("data", "axes fraction"),
-        xytext=(4, 0),
-        textcoords="offset points",
-        fontsize=8,
-        va="top",
-    )
-    side_ax.set(xlabel="shorter side (pixels)", ylabel="photos", title="shorter side")
-    if len(groups) > 1:
-        side_ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def class_counts(
@@ -384,9 +404,7 @@ def class_counts(
         ax.legend(fontsize=8)
     ax.set_ylabel(ylabel)
     ax.margins(y=0.15)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def augmentation_demo(
@@ -419,9 +437,7 @@ def augmentation_demo(
         _show(axes[row * per_row], photo, "original")
         for j in range(n):
             _show(axes[row * per_row + 1 + j], augmented[j], f"augmented {j + 1}")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 # --------------------------------------------------------------------------------------
@@ -460,9 +476,7 @@ def feature_maps(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"#{c}", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def filters(
@@ -509,9 +523,7 @@ def filters(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"#{f}", fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def annotated_matrix(
@@ -545,9 +557,7 @@ def annotated_matrix(
     ax = axes[0, 0]
     ax.set_xticks(range(matrix.shape[1]), col_labels or [])
     ax.set_yticks(range(matrix.shape[0]), row_labels or [])
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def _draw_matrix(
@@ -602,9 +612,7 @@ def parameter_breakdown(
     ax.set_yticks(y, list(names))
     ax.set_xlabel("parameters")
     ax.margins(x=0.3)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 # --------------------------------------------------------------------------------------
@@ -666,9 +674,7 @@ def learning_curves(
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def compare_histories(
@@ -759,9 +765,7 @@ def experiments_bar(
     if baseline is not None:
         ax.axvline(baseline, ls="--", color="black", lw=1, label=baseline_label)
         ax.legend(fontsize=8, loc="lower right")
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 # --------------------------------------------------------------------------------------
@@ -800,9 +804,7 @@ def confusion_matrix(
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def roc_curves(
@@ -845,9 +847,7 @@ def roc_curves(
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def roc_curve(
@@ -897,9 +897,7 @@ def probability_histogram(
         xlim=(0, 1),
     )
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def reliability_diagram(
@@ -938,9 +936,7 @@ def reliability_diagram(
         aspect="equal",
     )
     ax.legend(fontsize=8, loc="upper left")
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def image_grid_with_probs(
@@ -982,9 +978,7 @@ def image_grid_with_probs(
             if truth != predicted:
                 text += f"\ntrue: {_class_name(truth, class_names)}"
         _show(ax, images[i], text, color)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 # --------------------------------------------------------------------------------------
@@ -1038,9 +1032,7 @@ def gradcam_overlay(
     heat_ax.set_yticks([])
     heat_ax.set_title("where the model looked", fontsize=9)
     _show(overlay_ax, overlay_heatmap(image, heatmap, alpha), "overlay")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)
 
 
 def gradcam_grid(
@@ -1073,6 +1065,4 @@ def gradcam_grid(
             titles[i] if titles else None,
             colors[i] if colors else None,
         )
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title)

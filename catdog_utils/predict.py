@@ -34,14 +34,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config, images
-from .errors import ImageError, InputNotFoundError, ModelLoadError
-from .pipeline import natural_key, resize_uint8
+from .data import natural_key
+from .errors import ImageError, InputNotFoundError, ModelLoadError, first_line
+from .pipeline import resize_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 #: Label for an output below / at or above the threshold (label 0 = cat, 1 = dog).
-LABELS: tuple[str, str] = ("cat", "dog")
+LABELS: tuple[str, str] = (
+    config.singular(config.CLASS_NAMES[0]),
+    config.singular(config.CLASS_NAMES[1]),
+)
 #: The default decision threshold on the probability of "dog".
 DEFAULT_THRESHOLD = 0.5
 
@@ -59,12 +63,6 @@ _MAX_CONFIG_BYTES = 64 * 1024 * 1024
 # --------------------------------------------------------------------------------------
 
 
-def _first_line(exc: BaseException, limit: int = 120) -> str:
-    """A short, one-line version of an exception's message (for our one-line errors)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _read_keras_config(path: Path) -> Any:
     """The parsed ``config.json`` of a ``.keras`` zip, or a ModelLoadError saying what it is."""
     try:
@@ -76,7 +74,7 @@ def _read_keras_config(path: Path) -> Any:
         ) from exc
     except OSError as exc:
         raise ModelLoadError(
-            f"Cannot read {path} ({_first_line(exc)}): check its permissions"
+            f"Cannot read {path} ({first_line(exc)}): check its permissions"
         ) from exc
     with archive:
         try:
@@ -95,14 +93,13 @@ def _read_keras_config(path: Path) -> Any:
             raw = archive.read(info)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
             raise ModelLoadError(
-                f"{path} is damaged ({_first_line(exc)}): save or download it again, or "
-                f"{_TRAIN_ONE}"
+                f"{path} is damaged ({first_line(exc)}): save or download it again, or {_TRAIN_ONE}"
             ) from exc
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelLoadError(
-            f"{path} holds an unreadable config.json ({_first_line(exc)}): {_KERAS_ONLY}"
+            f"{path} holds an unreadable config.json ({first_line(exc)}): {_KERAS_ONLY}"
         ) from exc
 
 
@@ -219,16 +216,16 @@ def load_model(path: str | Path) -> keras.Model:
         if "safe_mode" in str(exc):
             raise ModelLoadError(_unsafe_message(path)) from exc
         raise ModelLoadError(
-            f"{path} cannot be loaded as a Keras model ({_first_line(exc)}): {_KERAS_ONLY}"
+            f"{path} cannot be loaded as a Keras model ({first_line(exc)}): {_KERAS_ONLY}"
         ) from exc
     except (TypeError, KeyError, AttributeError) as exc:  # unknown layer class, odd config
         raise ModelLoadError(
             f"{path} uses layers or settings this Keras cannot rebuild (custom code, or another "
-            f"Keras version?) ({_first_line(exc)}): {_KERAS_ONLY}"
+            f"Keras version?) ({first_line(exc)}): {_KERAS_ONLY}"
         ) from exc
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:  # weights damaged
         raise ModelLoadError(
-            f"{path} is damaged ({_first_line(exc)}): save or download it again, or {_TRAIN_ONE}"
+            f"{path} is damaged ({first_line(exc)}): save or download it again, or {_TRAIN_ONE}"
         ) from exc
 
     if not isinstance(model, keras.Model):

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from . import atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -77,25 +78,13 @@ def epoch_timer() -> keras.callbacks.Callback:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write ``data`` to ``path`` atomically (kept for notebooks: see :mod:`.atomic`)."""
+    return atomic.write_bytes(path, data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed into place."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` (UTF-8) to ``path`` atomically (kept for notebook 05: see :mod:`.atomic`)."""
+    return atomic.write_text(path, text)
 
 
 def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
@@ -103,13 +92,8 @@ def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"Model files end in .keras, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
+    with atomic.temporary_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

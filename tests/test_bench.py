@@ -18,22 +18,20 @@ SUMMARY = re.compile(
 
 
 def _result(**changes: object) -> bench.BenchResult:
+    pipelines = {
+        "idg": bench.PipelineTimes(
+            wall=[9.0, 12.0, 9.0], cpu=[5.0, 5.0, 5.0], wait=[0.0, 3.0, 0.0], warmup=11.0
+        ),
+        "course": bench.PipelineTimes(wall=[2.5, 2.0, 3.0], cpu=[3.0] * 3, wait=[], warmup=4.0),
+        "floor": bench.PipelineTimes(wall=[2.0, 1.9, 2.1], cpu=[2.5] * 3, wait=[], warmup=3.0),
+    }
     values: dict[str, object] = dict(
         mode="quick",
         images_per_epoch=800,
         batch_size=32,
         image_size=64,
         timed_epochs=3,
-        idg_epoch_seconds=[9.0, 12.0, 9.0],
-        idg_epoch_wait_seconds=[0.0, 3.0, 0.0],
-        idg_warmup_seconds=11.0,
-        idg_epoch_cpu_seconds=[5.0, 5.0, 5.0],
-        course_epoch_seconds=[2.5, 2.0, 3.0],
-        course_warmup_seconds=4.0,
-        course_epoch_cpu_seconds=[3.0, 3.0, 3.0],
-        floor_epoch_seconds=[2.0, 1.9, 2.1],
-        floor_warmup_seconds=3.0,
-        floor_epoch_cpu_seconds=[2.5, 2.5, 2.5],
+        pipelines=pipelines,
         decode_seconds=1.5,
         latency_ms=1.25,
         latency_method="tf.function",
@@ -49,18 +47,26 @@ def _result(**changes: object) -> bench.BenchResult:
 
 def test_speedup_and_overhead_are_ratios_of_mean_epochs() -> None:
     result = _result()
-    assert result.idg_seconds_per_epoch == 10.0
-    assert result.course_seconds_per_epoch == 2.5
-    assert result.floor_seconds_per_epoch == 2.0
+    assert [result.pipelines[k].figure("mean") for k in ("idg", "course", "floor")] == [
+        10.0,
+        2.5,
+        2.0,
+    ]
     assert result.speedup == pytest.approx(4.0)
     assert result.overhead == pytest.approx(1.25)
-    assert result.cpu_overhead == pytest.approx(1.2)
-    assert result.cpu_speedup == pytest.approx(5.0 / 3.0)
-    assert result.best_speedup == pytest.approx(9.0 / 2.0)
-    assert result.best_overhead == pytest.approx(2.0 / 1.9)
+    ratios = result.ratios()
+    assert ratios["cpu_overhead"] == pytest.approx(1.2)
+    assert ratios["cpu_speedup"] == pytest.approx(5.0 / 3.0)
+    assert ratios["best_speedup"] == pytest.approx(9.0 / 2.0)
+    assert ratios["best_overhead"] == pytest.approx(2.0 / 1.9)
     # steady state: ImageDataGenerator's 3-s start-of-epoch wait taken out (9 s a epoch)
-    assert result.steady_speedup == pytest.approx(9.0 / 2.5)
-    assert result.steady_overhead == pytest.approx(1.25)
+    assert ratios["steady_speedup"] == pytest.approx(9.0 / 2.5)
+    assert ratios["steady_overhead"] == pytest.approx(1.25)
+    assert set(ratios) == {
+        f"{prefix}{name}"
+        for prefix in ("", "best_", "steady_", "cpu_")
+        for name in ("speedup", "overhead")
+    }
 
 
 def test_timed_fit_separates_the_start_of_epoch_wait() -> None:
@@ -82,9 +88,10 @@ def test_timed_fit_separates_the_start_of_epoch_wait() -> None:
     )
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    times = bench._timed_fit(model, data, epochs=3)
-    assert len(times.wall) == len(times.cpu) == len(times.wait) == 3
-    for wall, wait in zip(times.wall[1:], times.wait[1:], strict=True):
+    times = bench._timed_fit(model, data, epochs=2)  # after one warm-up epoch
+    assert len(times.wall) == len(times.cpu) == len(times.wait) == 2
+    assert times.warmup > 0.3
+    for wall, wait in zip(times.wall, times.wait, strict=True):
         assert 0.25 < wait < wall
 
 
@@ -103,14 +110,9 @@ def test_report_ends_with_exactly_one_summary_line() -> None:
 
 
 def test_report_without_image_data_generator_says_so() -> None:
-    result = _result(
-        idg_epoch_seconds=None,
-        idg_warmup_seconds=None,
-        idg_epoch_cpu_seconds=None,
-        idg_epoch_wait_seconds=None,
-        idg_note="not available",
-    )
-    assert result.speedup is None
+    result = _result(idg_note="not available")
+    del result.pipelines["idg"]
+    assert result.speedup is None and result.ratios()["steady_speedup"] is None
     report = bench.format_report(result)
     assert "ImageDataGenerator: not measured (not available)" in report
     assert report.splitlines()[-1] == (
@@ -125,6 +127,11 @@ def test_save_report_writes_json_with_derived_figures(tmp_path: Path) -> None:
     assert data["speedup"] == pytest.approx(4.0)
     assert data["overhead"] == pytest.approx(1.25)
     assert data["course_epoch_seconds"] == [2.5, 2.0, 3.0]
+    assert data["idg_epoch_wait_seconds"] == [0.0, 3.0, 0.0]
+    assert data["floor_warmup_seconds"] == 3.0
+    assert data["idg_seconds_per_epoch"] == 10.0
+    assert data["steady_speedup"] == pytest.approx(9.0 / 2.5)
+    assert "pipelines" not in data  # the same flat keys as before the record per pipeline
     assert data["summary"] == bench.summary_line(_result())
     assert [p.name for p in path.parent.iterdir()] == ["bench.json"]
 
@@ -167,9 +174,10 @@ def test_tiny_real_benchmark_measures_every_pipeline(shared_dataset: Path) -> No
         shared_dataset, per_class=32, epochs=1, latency_calls=5, throughput_images=128
     )
     assert result.mode == "custom" and result.images_per_epoch == 64
-    for seconds in (result.idg_epoch_seconds, result.course_epoch_seconds):
-        assert seconds is not None and len(seconds) == 1 and seconds[0] > 0
-    assert len(result.floor_epoch_seconds) == 1 and result.floor_epoch_seconds[0] > 0
+    assert list(result.pipelines) == ["idg", "course", "floor"]
+    for times in result.pipelines.values():
+        assert len(times.wall) == len(times.cpu) == len(times.wait) == 1
+        assert times.wall[0] > 0 and times.warmup > 0 and times.wait[0] >= 0
     assert result.decode_seconds > 0
     assert set(result.latency_ms_by_method) == {"eager", "tf.function"}
     assert result.latency_ms == min(result.latency_ms_by_method.values())
@@ -179,7 +187,6 @@ def test_tiny_real_benchmark_measures_every_pipeline(shared_dataset: Path) -> No
     report = bench.format_report(result)
     assert SUMMARY.match(report.splitlines()[-1])
     assert result.speedup is not None and result.speedup > 0
-    assert len(result.course_epoch_wait_seconds) == 1 and result.course_epoch_wait_seconds[0] >= 0
 
 
 def test_a_folder_the_pipelines_would_read_differently_is_refused(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, catdog_env, run_catdog, run_cli
 
 from catdog_utils import cli, config, data, training
 
@@ -30,28 +29,6 @@ from catdog_utils import cli, config, data, training
 
 # Every test here runs with the course pointed at an empty folder (conftest.isolated_home).
 pytestmark = pytest.mark.usefixtures("isolated_home")
-
-
-def catdog_env(home: Path, data_dir: Path | None = None) -> dict[str, str]:
-    """Environment for a ``catdog`` subprocess that lives entirely in ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
-    env["CATDOG_HOME"] = str(home)
-    env["CATDOG_DATA_DIR"] = str(data_dir or home / "data" / "cats_and_dogs")
-    return env
-
-
-def run_catdog(
-    argv: list[object], home: Path, data_dir: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real command (``python -m catdog_utils.cli``) in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "catdog_utils.cli", *map(str, argv)],
-        env=catdog_env(home, data_dir),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def save_untrained_baseline(path: Path) -> Path:

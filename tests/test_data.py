@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import http.server
 import io
 import json
 import os
 import re
 import socket
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import RangeServer, encoded, serve, write_zip
 from PIL import Image
 
 from catdog_utils import config, data
+from catdog_utils.data import destination, fetch, progress
 from catdog_utils.errors import (
     DataNotFoundError,
     DestinationError,
@@ -58,8 +57,7 @@ def tree_mtimes(root: Path) -> dict[str, int]:
 
 def read_rejects(dest: Path) -> dict[str, tuple[str, str]]:
     """``{source name: (reason, action)}`` from ``rejects.csv``."""
-    with (dest / data.REJECTS_NAME).open(newline="", encoding="utf-8") as handle:
-        return {row["source"]: (row["reason"], row["action"]) for row in csv.DictReader(handle)}
+    return {row["source"]: (row["reason"], row["action"]) for row in data.read_rejects(dest)}
 
 
 def check_manifest(dest: Path) -> list[data.ManifestRow]:
@@ -83,21 +81,6 @@ def check_manifest(dest: Path) -> list[data.ManifestRow]:
 def leftovers(parent: Path) -> list[str]:
     """Hidden temporary / old folders a run may have left beside the data set."""
     return sorted(p.name for p in parent.iterdir() if re.match(r"\..*\.(tmp|old)-", p.name))
-
-
-def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
-    """Save a Pillow image to bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def write_zip(path: Path, members: dict[str, bytes]) -> Path:
-    """Write a zip with ``members`` (names used exactly as given)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in members.items():
-            zf.writestr(zipfile.ZipInfo(name), content)
-    return path
 
 
 #: The planted files in PetImages/Cat, by id, and what must happen to them.
@@ -158,69 +141,11 @@ def petimages_zip(
     )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``; honours ``Range`` if ``server.ranges``; in ``cut`` mode it
-    announces the full length but closes the connection halfway."""
-
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.server.requests.append((self.path, self.headers.get("Range")))
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if match and self.server.ranges and int(match.group(1)) < len(body):
-            start = int(match.group(1))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.send_header("ETag", '"v1"')
-        self.end_headers()
-        payload = body[start:]
-        if self.server.mode == "cut":
-            payload = payload[: len(payload) // 2]
-        self.wfile.write(payload)
-        self.wfile.flush()
-        self.close_connection = True
-
-    def log_message(self, *args: object) -> None:
-        """Keep the test output quiet."""
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    files: dict[str, bytes]
-    mode: str
-    ranges: bool
-    requests: list[tuple[str, str | None]]
-
-
 @pytest.fixture
-def http_server(petimages_zip: Path) -> Iterator[_Server]:
+def http_server(petimages_zip: Path) -> Iterator[RangeServer]:
     """An HTTP server on 127.0.0.1 serving the PetImages zip as ``/PetImages.zip``."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.files = {"/PetImages.zip": petimages_zip.read_bytes()}
-    server.mode = "ok"
-    server.ranges = True
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve({"/PetImages.zip": petimages_zip.read_bytes()}) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def url_of(server: _Server, path: str = "/PetImages.zip") -> str:
-    """The server's URL for ``path``."""
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}{path}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,10 +228,10 @@ def test_petimages_with_too_few_photos_splits_80_20(petimages_zip: Path, tmp_pat
     assert "80/20" in result.message
 
 
-def test_from_http_url(http_server: _Server, petimages_zip: Path, tmp_path: Path) -> None:
+def test_from_http_url(http_server: RangeServer, petimages_zip: Path, tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
     dest = tmp_path / "cats_and_dogs"
-    url = url_of(http_server)
+    url = http_server.url("/PetImages.zip")
     result = data.prepare_dataset(url, dest, download_dir=downloads, **SMALL)
     assert result.counts == COURSE_COUNTS and result.n_rejected == 3
     assert "PetImages/Cat/2.jpg" in read_rejects(dest)
@@ -320,19 +245,23 @@ def test_from_http_url(http_server: _Server, petimages_zip: Path, tmp_path: Path
 
 @pytest.mark.parametrize("ranges", [True, False], ids=["resume", "restart"])
 def test_download_cut_off_then_completed(
-    http_server: _Server, petimages_zip: Path, tmp_path: Path, ranges: bool
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path, ranges: bool
 ) -> None:
     downloads = tmp_path / "downloads"
     dest = tmp_path / "cats_and_dogs"
-    http_server.mode = "cut"
+    http_server.cut = True
     with pytest.raises(DownloadError, match="cut off") as caught:
-        data.prepare_dataset(url_of(http_server), dest, download_dir=downloads, **SMALL)
+        data.prepare_dataset(
+            http_server.url("/PetImages.zip"), dest, download_dir=downloads, **SMALL
+        )
     assert "SOURCE=" in str(caught.value)
     assert not (downloads / "PetImages.zip").exists()  # never used as complete
     assert (downloads / "PetImages.zip.part").is_file()
     assert not dest.exists()
-    http_server.mode, http_server.ranges = "ok", ranges
-    result = data.prepare_dataset(url_of(http_server), dest, download_dir=downloads, **SMALL)
+    http_server.cut, http_server.ranges = False, ranges
+    result = data.prepare_dataset(
+        http_server.url("/PetImages.zip"), dest, download_dir=downloads, **SMALL
+    )
     assert result.counts == COURSE_COUNTS
     assert http_server.requests[-1][1] is not None  # asked to resume with a Range request
     assert (downloads / "PetImages.zip").read_bytes() == petimages_zip.read_bytes()
@@ -340,20 +269,36 @@ def test_download_cut_off_then_completed(
 
 
 def test_download_checks_size_and_reuses_complete_file(
-    http_server: _Server, petimages_zip: Path, tmp_path: Path
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "x.zip"
     size = petimages_zip.stat().st_size
     with pytest.raises(DownloadError, match="expected"):
-        data.download(url_of(http_server), target, expected_size=size + 1, progress=False)
+        data.download(
+            http_server.url("/PetImages.zip"), target, expected_size=size + 1, progress=False
+        )
     assert not target.exists() and not target.with_name("x.zip.part").exists()
     sha = hashlib.sha256(petimages_zip.read_bytes()).hexdigest()
-    data.download(url_of(http_server), target, expected_sha256=sha, progress=False)
+    data.download(http_server.url("/PetImages.zip"), target, expected_sha256=sha, progress=False)
     served = len(http_server.requests)
-    assert data.download(url_of(http_server), target, progress=False) == target
+    assert data.download(http_server.url("/PetImages.zip"), target, progress=False) == target
     assert len(http_server.requests) == served
     with pytest.raises(DownloadError, match="HTTP 404"):
-        data.download(url_of(http_server, "/nope.zip"), tmp_path / "n.zip", progress=False)
+        data.download(http_server.url("/nope.zip"), tmp_path / "n.zip", progress=False)
+
+
+def test_part_longer_than_the_file_starts_again(
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path
+) -> None:
+    """A ``.part`` of the same URL that is no prefix of the file (HTTP 416): start afresh."""
+    url, target = http_server.url("/PetImages.zip"), tmp_path / "x.zip"
+    body = petimages_zip.read_bytes()
+    target.with_name("x.zip.part").write_bytes(body + b"stale tail")
+    target.with_name("x.zip.part.json").write_text(json.dumps({"url": url}))
+    assert data.download(url, target, progress=False) == target
+    assert target.read_bytes() == body
+    assert [r for _, r in http_server.requests] == [f"bytes={len(body) + 10}-", None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zip"]
 
 
 def test_offline_url_fails_fast_naming_the_alternative(tmp_path: Path) -> None:
@@ -431,7 +376,7 @@ def test_crash_leaves_old_dataset_and_no_half_one(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_write_csv", crash)
+    monkeypatch.setattr(destination, "write_csv", crash)
     with pytest.raises(KeyboardInterrupt):
         data.prepare_dataset(course_folder, dest, **SMALL)
     assert tree_hashes(dest) == before
@@ -448,18 +393,34 @@ def test_crash_leaves_old_dataset_and_no_half_one(
 # Unsafe and broken sources
 
 
-def test_path_traversal_zip_is_refused_before_writing(petimages_zip: Path, tmp_path: Path) -> None:
+def test_path_traversal_zip_is_refused_before_writing(
+    petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any photo is read or any file written, inside or outside the work
+    folder (the absolute member names a file under ``tmp_path``, where it would land)."""
+    from catdog_utils.data import photos
+
+    read: list[str] = []
+    checked = photos.Processor.__call__
+
+    def spy(self: photos.Processor, job: tuple[object, Path]) -> photos.Outcome:
+        read.append(str(job[1]))
+        return checked(self, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(photos.Processor, "__call__", spy)
     with zipfile.ZipFile(petimages_zip) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     jpeg = members["PetImages/Dog/1.jpg"]
-    for bad in ("../evil.jpg", "/abs.jpg"):
+    absolute = (tmp_path / "abs.jpg").as_posix()
+    for bad in ("../evil.jpg", absolute):
         evil = write_zip(tmp_path / "evil.zip", {**members, bad: jpeg})
         work = tmp_path / "work"
         work.mkdir(exist_ok=True)
         with pytest.raises(UnsafeArchiveError, match=re.escape(repr(bad))):
             data.prepare_dataset(evil, work / "cats_and_dogs", **SMALL)
         assert list(work.iterdir()) == []
-    assert not (tmp_path / "evil.jpg").exists() and not Path("/abs.jpg").exists()
+    assert read == []  # not one photo was read
+    assert not (tmp_path / "evil.jpg").exists() and not Path(absolute).exists()
 
 
 @pytest.mark.parametrize(
@@ -574,8 +535,10 @@ def test_unwritable_destination(course_folder: Path, tmp_path: Path) -> None:
     with pytest.raises(DestinationError, match="not a course data set"):
         data.prepare_dataset(course_folder, precious, **SMALL)
     assert (precious / "thesis.txt").is_file()
-    if os.geteuid() == 0:
-        return  # root ignores permission bits; the cases above cover the message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
+def test_read_only_destination_folder(course_folder: Path, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
@@ -599,3 +562,67 @@ def test_require_dataset_and_manifest(tiny_dataset: Path, tmp_path: Path) -> Non
     (partial / "manifest.csv").write_text("nonsense\n")
     with pytest.raises(DataNotFoundError, match="damaged"):
         data.read_manifest(partial)
+
+
+def test_read_rejects(tiny_dataset: Path, tmp_path: Path) -> None:
+    assert data.read_rejects(tiny_dataset) == []  # real photos: nothing left out
+    with pytest.raises(DataNotFoundError, match="make data"):
+        data.read_rejects(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------
+# The pinned download and readable progress
+
+
+def test_default_download_is_checked_against_the_pinned_figures(
+    http_server: RangeServer, petimages_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong file served at the default URL is deleted and reported in one line."""
+    url = http_server.url("/PetImages.zip")
+    monkeypatch.setattr(config, "DEFAULT_SOURCE_URL", url)
+    downloads = tmp_path / "downloads"
+    args = {"download_dir": downloads, **SMALL}
+    with pytest.raises(DownloadError, match=f"expected {fetch.EXPECTED_SIZE:,}") as caught:
+        data.prepare_dataset(url, tmp_path / "d", **args)
+    assert "\n" not in str(caught.value) and "SOURCE=" in str(caught.value)
+    assert list(downloads.glob("*")) == [] and not (tmp_path / "d").exists()
+    # the right size but not Microsoft's bytes: the SHA-256 catches it
+    monkeypatch.setattr(fetch, "EXPECTED_SIZE", petimages_zip.stat().st_size)
+    with pytest.raises(DownloadError, match="wrong SHA-256"):
+        data.prepare_dataset(url, tmp_path / "d", **args)
+    assert list(downloads.glob("*")) == [] and not (tmp_path / "d").exists()
+    # the same file under another URL is not checked against Microsoft's figures
+    http_server.files["/other.zip"] = http_server.files["/PetImages.zip"]
+    result = data.prepare_dataset(http_server.url("/other.zip"), tmp_path / "d", **args)
+    assert result.counts == COURSE_COUNTS
+    # ... and with the pinned figures matching, the default URL is accepted
+    monkeypatch.setattr(
+        fetch, "EXPECTED_SHA256", hashlib.sha256(petimages_zip.read_bytes()).hexdigest()
+    )
+    assert data.prepare_dataset(url, tmp_path / "d2", **args).counts == COURSE_COUNTS
+
+
+def test_progress_in_a_log_is_a_few_lines(
+    course_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Output that is not a terminal gets whole lines every 10 %, no carriage returns."""
+    log = io.StringIO()
+    bar = progress.progress_bar(1000, "checking photos", "img", stream=log)
+    for _ in range(1000):
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 10  # 10 %, ..., 90 %, then done
+    assert lines[0].startswith("checking photos: 10 % (100 of 1,000 img)")
+    assert lines[-1].startswith("checking photos: 100 % (1,000 of 1,000 img)")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert type(progress.progress_bar(10, "x", "B", stream=Terminal())).__name__ == "tqdm"
+    data.prepare_dataset(
+        course_folder, tmp_path / "d", train_per_class=12, test_per_class=4, progress=True
+    )
+    err = capsys.readouterr().err
+    assert "\r" not in err and 1 <= len(err.splitlines()) <= 12, err

@@ -94,3 +94,27 @@ def test_grad_cam_is_not_blank_when_the_model_is_certain() -> None:
     assert float(model(image[None])[0, 0]) == 1.0  # saturated: d(prob)/d(x) is exactly 0
     cam = evaluation.grad_cam(model, image)
     assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6
+
+
+def test_flip_tta_averages_each_image_with_its_mirror() -> None:
+    keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
+    keras.utils.set_random_seed(2)
+    # a model that sees left from right (a dense layer over every pixel)
+    model = keras.Sequential(
+        [keras.Input((6, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1, "sigmoid")]
+    )
+    x = np.random.default_rng(8).uniform(0, 255, (5, 6, 8, 3)).astype("float32") / 50
+
+    def plain(images: np.ndarray) -> np.ndarray:
+        return np.asarray(model(images, training=False)).reshape(-1)
+
+    expected = (plain(x) + plain(x[:, :, ::-1].copy())) / 2
+    assert np.abs(expected - plain(x)).max() > 1e-3  # mirroring changes this model's answers
+    got = evaluation.predict_probabilities(model, x, flip_tta=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(evaluation.predict_probabilities(model, x), plain(x), rtol=1e-5)
+    # a (images, labels) dataset gives the same answers
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(5, "float32"))).batch(2)
+    got_ds = evaluation.predict_probabilities(model, ds, flip_tta=True)
+    np.testing.assert_allclose(got_ds, expected, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Tests for catdog_utils.explore: header sizes, layer costs, resolution costs, rejects."""
+"""Tests for catdog_utils.explore: header sizes, layer costs, resolution costs, damaged sources."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from catdog_utils import explore
-from catdog_utils.errors import DataNotFoundError, ImageDecodeError
+from catdog_utils.errors import ImageDecodeError
 
 
 def _photo(path: Path, size: tuple[int, int], orientation: int | None = None) -> Path:
@@ -82,13 +82,8 @@ def test_build_damaged_source_and_what_the_data_command_does(
     )
     dest = tmp_path / "prepared"
     data.prepare_dataset(source, dest, progress=False)
-    rejects = {Path(row["source"]).name: row["action"] for row in explore.read_rejects(dest)}
+    rejects = {Path(row["source"]).name: row["action"] for row in data.read_rejects(dest)}
     assert rejects["empty.jpg"] == rejects["truncated.jpg"] == "rejected"
     assert rejects["not_an_image.jpg"] == "rejected"
     assert rejects["png_inside.jpg"] == rejects["grayscale.jpg"] == "converted"
     assert "Thumbs.db" not in rejects
-
-
-def test_read_rejects_missing(tmp_path: Path) -> None:
-    with pytest.raises(DataNotFoundError, match="make data"):
-        explore.read_rejects(tmp_path)

@@ -150,9 +150,10 @@ def test_replacing_an_export_and_refusing_other_folders(
 ) -> None:
     target = tmp_path / "baseline"
     export.export_saved_model(model, target)
-    first = (target / "saved_model.pb").stat().st_mtime_ns
-    export.export_saved_model(model, target)  # an older export is replaced
-    assert (target / "saved_model.pb").stat().st_mtime_ns >= first
+    (target / "left_by_the_older_export.txt").write_text("old")
+    export.export_saved_model(model, target)  # an older export is replaced as a whole
+    assert not (target / "left_by_the_older_export.txt").exists()
+    assert (target / "saved_model.pb").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["baseline"]
 
     precious = tmp_path / "my_photos"

@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from catdog_utils import models  # noqa: E402
+from catdog_utils import augmentation, models  # noqa: E402
 
 #: The original repository's CNN at 64x64x3: (layer name, class, output shape, parameters).
 BASELINE_LAYERS = [
@@ -35,7 +35,9 @@ def _output_shape(layer: keras.Layer) -> tuple:
 
 def test_baseline_has_the_original_parameter_count(baseline: keras.Model) -> None:
     assert models.count_params(baseline) == 813_217
-    assert sum(p for *_, p in BASELINE_LAYERS) == 813_217
+    # all of them trainable, as in the original (no frozen or non-trainable weights)
+    assert sum(int(np.prod(w.shape)) for w in baseline.trainable_weights) == 813_217
+    assert not baseline.non_trainable_weights
 
 
 def test_baseline_layer_sequence_and_shapes(baseline: keras.Model) -> None:
@@ -72,11 +74,20 @@ def test_baseline_is_compiled_with_adam_and_binary_crossentropy(baseline: keras.
     assert baseline.loss == "binary_crossentropy"
 
 
-def test_baseline_takes_raw_pixels_and_outputs_probabilities(baseline: keras.Model) -> None:
-    x = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3)).astype("uint8")
-    y = baseline.predict(x.astype("float32"), verbose=0)
+def _assert_takes_raw_pixels(model: keras.Model, size: int) -> None:
+    """The model divides 0-255 pixels by 255 itself and ends in one sigmoid unit."""
+    x = np.random.default_rng(0).integers(0, 256, (3, size, size, 3)).astype("float32")
+    # the rest of the network, fed pixels already scaled to 0-1
+    rest = keras.Model(model.get_layer("rescale").output, model.output)
+    y = np.asarray(model(x, training=False))
     assert y.shape == (3, 1)
-    assert np.all((y >= 0) & (y <= 1))
+    np.testing.assert_allclose(y, np.asarray(rest(x / 255.0, training=False)), atol=1e-6)
+    assert not np.allclose(np.asarray(rest(x, training=False)), y, atol=1e-4)
+    assert model.get_layer("dog_probability").activation.__name__ == "sigmoid"
+
+
+def test_baseline_takes_raw_pixels_and_outputs_probabilities(baseline: keras.Model) -> None:
+    _assert_takes_raw_pixels(baseline, 64)
 
 
 def test_baseline_can_be_built_uncompiled_at_another_size() -> None:
@@ -133,7 +144,7 @@ def test_two_pass_resampling_equals_the_projective_transform_kernel() -> None:
     x_scale = (rng.uniform(0.7, 1.3, n) * rng.choice([-1.0, 1.0], n)).astype("float32")
     x_shear = rng.uniform(-0.3, 0.3, n).astype("float32")  # far beyond the original 0.0035
     y_scale = rng.uniform(0.7, 1.3, n).astype("float32")
-    got = models.resample_shear_zoom(x, x_scale, x_shear, y_scale).numpy()
+    got = augmentation.resample_shear_zoom(x, x_scale, x_shear, y_scale).numpy()
     cx, cy = (w - 1) / 2, (h - 1) / 2
     zeros = np.zeros(n, "float32")
     transforms = np.stack(
@@ -154,18 +165,55 @@ def test_two_pass_resampling_equals_the_projective_transform_kernel() -> None:
 
 
 def test_fused_augmentation_flips_and_zooms_like_the_layers() -> None:
-    rng = np.random.default_rng(3)
-    x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")
-    # with no shear and no zoom, every image is either unchanged or exactly mirrored
-    flip_only = models.shear_zoom_flip_layer(0.0, 0.0, flip=True, seed=1)
-    out = np.asarray(flip_only(x, training=True))
-    same = np.all(np.isclose(out, x, atol=1e-3), axis=(1, 2, 3))
-    mirrored = np.all(np.isclose(out, x[:, :, ::-1], atol=1e-3), axis=(1, 2, 3))
-    assert np.all(same | mirrored) and 10 < mirrored.sum() < 54
-    # zooming resamples within the input's range (bilinear, edges filled with nearest)
-    zoomed = np.asarray(models.shear_zoom_flip_layer(0.0, 0.2, False, seed=2)(x, training=True))
-    assert zoomed.min() >= x.min() - 1e-3 and zoomed.max() <= x.max() + 1e-3
-    assert not np.allclose(zoomed, x)
+    x = np.random.default_rng(3).uniform(0, 255, (24, 32, 40, 3)).astype("float32")
+    fused = augmentation.ShearZoomFlip(shear=0.0, zoom=0.2, flip=True, seed=2)
+    drawn = fused.get_random_transformation(len(x))
+    flips = np.asarray(drawn["flip"])
+    assert 0 < flips.sum() < len(x) and np.ptp(np.asarray(drawn["x_zoom"])) > 0.1
+    got = np.asarray(fused.transform_images(x, drawn))
+    # the same zooms through Keras's RandomZoom, then the same flips through RandomFlip
+    zoom = keras.layers.RandomZoom((-0.2, 0.2), (-0.2, 0.2), fill_mode="nearest")
+    zoomed = zoom.transform_images(
+        x, {"height_zoom": drawn["y_zoom"][:, None], "width_zoom": drawn["x_zoom"][:, None]}
+    )
+    flip = keras.layers.RandomFlip("horizontal")
+    expected = flip.transform_images(zoomed, {"flips": flips[:, None, None, None]})
+    assert np.abs(got - np.asarray(expected)).max() < 0.01
+
+
+def test_fused_augmentation_is_random_per_image_and_seeded() -> None:
+    x = np.random.default_rng(4).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    first = augmentation.ShearZoomFlip(0.1, 0.2, seed=5)
+    again = augmentation.ShearZoomFlip(0.1, 0.2, seed=5)
+    a, b = np.asarray(first(x, training=True)), np.asarray(again(x, training=True))
+    np.testing.assert_array_equal(a, b)  # the same seed, the same draws
+    assert not np.allclose(np.asarray(first(x, training=True)), a)  # the next batch differs
+    np.testing.assert_array_equal(np.asarray(first(x, training=False)), x)
+
+
+def test_a_model_holding_the_fused_augmentation_saves_and_loads(tmp_path) -> None:
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            augmentation.ShearZoomFlip(0.1, 0.2, flip=True, seed=7),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    path = tmp_path / "augmenting.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    layer = loaded.layers[0]
+    assert isinstance(layer, augmentation.ShearZoomFlip)
+    assert layer.get_config() == model.layers[0].get_config()
+    assert (layer.shear, layer.zoom, layer.flip, layer.seed) == (0.1, 0.2, True, 7)
+    x = np.random.default_rng(6).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # the random state came along too: both draw the same next augmentation
+    np.testing.assert_array_equal(
+        np.asarray(layer(x, training=True)), np.asarray(model.layers[0](x, training=True))
+    )
 
 
 def test_improved_cnn_builds_at_128_and_outputs_probabilities() -> None:
@@ -173,10 +221,7 @@ def test_improved_cnn_builds_at_128_and_outputs_probabilities() -> None:
     assert model.input_shape == (None, 128, 128, 3)
     assert model.output_shape == (None, 1)
     assert models.count_params(model) < 1_000_000
-    x = np.random.default_rng(2).uniform(0, 255, (2, 128, 128, 3)).astype("float32")
-    y = np.asarray(model(x, training=False))
-    assert y.shape == (2, 1)
-    assert np.all((y >= 0) & (y <= 1))
+    _assert_takes_raw_pixels(model, 128)
 
 
 def test_compile_improved_uses_adamw_with_a_warmup_schedule() -> None:

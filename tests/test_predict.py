@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import lambda_model
 from PIL import Image
 
 from catdog_utils import images, predict
@@ -194,23 +195,11 @@ def test_outputs_that_are_not_probabilities_are_refused(single_photos: list[Path
         predict.predict_images(logits, single_photos[:1])
 
 
-def _lambda_model(marker: Path) -> object:
-    """A model whose Lambda layer, if ever run, writes ``marker`` (its code goes in the file)."""
-    import keras
-
-    marker_name = str(marker)
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Lambda(lambda t: (Path(marker_name).write_text("ran"), t)[1])(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-    return keras.Model(inputs, outputs)
-
-
 @pytest.fixture
 def lambda_model_file(tmp_path: Path) -> tuple[Path, Path]:
     """A ``.keras`` file with Python bytecode in a Lambda, and the marker it would write."""
     marker = tmp_path / "marker.txt"
-    path = _save_keras(_lambda_model(marker), tmp_path / "lambda.keras")
+    path = _save_keras(lambda_model(marker), tmp_path / "lambda.keras")
     assert marker.exists()  # building the model ran the lambda once, here
     marker.unlink()
     with zipfile.ZipFile(path) as zf:  # the file really carries the lambda's bytecode

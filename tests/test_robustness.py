@@ -11,18 +11,12 @@ and no start-up noise; the rest call :func:`catdog_utils.cli.main` in this proce
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import os
-import re
 import struct
-import subprocess
-import sys
-import threading
 import time
 import warnings
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +25,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+from helpers import (
+    RangeServer,
+    assert_one_line_error,
+    encoded,
+    lambda_model,
+    run_catdog,
+    run_cli,
+    run_python,
+    serve,
+    write_zip,
+)
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -59,34 +63,12 @@ SIZE_ARGS = ("--train-per-class", "2", "--test-per-class", "1")
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
-def run_python(code: str, home: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c CODE ARGS`` (or ``-m catdog_utils.cli`` when ``code`` is ``None``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
-    env.update(CATDOG_HOME=str(home), CATDOG_DATA_DIR=str(home / "data" / "cats_and_dogs"))
-    head = ["-m", "catdog_utils.cli"] if code == "catdog" else ["-c", code]
-    return subprocess.run(
-        [sys.executable, *head, *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Everything under ``folder``: path -> bytes (``None`` for a folder)."""
     return {
         p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
         for p in sorted(folder.rglob("*"))
     }
-
-
-def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
-    """A Pillow image saved to bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +79,6 @@ def real_photos(shared_photo: Callable[[str, int], Path]) -> dict[str, bytes]:
         for cls in ("cat", "dog")
         for n in (1, 2, 3)
     }
-
-
-def write_zip(path: Path, members: dict[str, bytes]) -> Path:
-    """A zip holding ``members`` under exactly those names."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in members.items():
-            zf.writestr(zipfile.ZipInfo(name), content)
-    return path
 
 
 def write_tree(root: Path, members: dict[str, bytes]) -> Path:
@@ -266,57 +240,20 @@ def test_no_data_yet_says_make_data(
     assert not (isolated_home / "models").exists()  # nothing trained, nothing saved
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.body`` at any path; honours ``Range``; with ``server.cut`` it
-    announces the whole length but hangs up halfway."""
-
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body, start = self.server.body, 0
-        self.server.ranges.append(self.headers.get("Range"))
-        match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if match and int(match.group(1)) < len(body):
-            start = int(match.group(1))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        payload = body[start:]
-        self.wfile.write(payload[: len(payload) // 2] if self.server.cut else payload)
-        self.close_connection = True
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    body: bytes
-    cut: bool
-    ranges: list[str | None]
-
-
 @pytest.fixture
-def zip_server(real_photos: dict[str, bytes], tmp_path: Path) -> Iterator[_Server]:
-    """A local HTTP server handing out a small PetImages zip."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.body = write_zip(tmp_path / "served.zip", real_photos).read_bytes()
-    server.cut, server.ranges = False, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def zip_server(real_photos: dict[str, bytes], tmp_path: Path) -> Iterator[RangeServer]:
+    """A local HTTP server handing out a small PetImages zip as ``/pets.zip``."""
+    with serve(
+        {"/pets.zip": write_zip(tmp_path / "served.zip", real_photos).read_bytes()}
+    ) as server:
+        yield server
 
 
 def test_download_cut_off_then_resumed_by_the_same_command(
-    zip_server: _Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    zip_server: RangeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    host, port = zip_server.server_address[:2]
-    url = f"http://{host}:{port}/pets.zip"
+    url = zip_server.url("/pets.zip")
+    body = zip_server.files["/pets.zip"]
     dest = tmp_path / "work" / "cats_and_dogs"
     downloads = dest.parent / "downloads"
     argv = ("data", "--source", url, "--dest", dest, *SIZE_ARGS, "--no-progress")
@@ -326,7 +263,7 @@ def test_download_cut_off_then_resumed_by_the_same_command(
     assert_one_line_error(err, "was cut off", "run `make data` again to resume")
     assert not dest.exists() and not (downloads / "pets.zip").exists()  # partial not used
     part = downloads / "pets.zip.part"
-    assert 0 < part.stat().st_size < len(zip_server.body)
+    assert 0 < part.stat().st_size < len(body)
 
     cut_at = part.stat().st_size
 
@@ -334,8 +271,8 @@ def test_download_cut_off_then_resumed_by_the_same_command(
     code, out, err = run_cli(capsys, *argv)
     assert (code, err) == (0, "")
     assert out.startswith(f"Prepared {dest} from URL {url}")
-    assert zip_server.ranges[-1] == f"bytes={cut_at}-"  # resumed where it was cut off
-    assert (downloads / "pets.zip").read_bytes() == zip_server.body and not part.exists()
+    assert zip_server.requests[-1][1] == f"bytes={cut_at}-"  # resumed where it was cut off
+    assert (downloads / "pets.zip").read_bytes() == body and not part.exists()
     assert len(data.read_manifest(dest)) == 6
 
 
@@ -602,17 +539,6 @@ def _keras_model(input_shape: tuple[int, ...], units: int = 1) -> object:
     return keras.Model(inputs, keras.layers.Dense(units, activation="sigmoid")(x))
 
 
-def _lambda_model(marker: Path) -> object:
-    """A model whose Lambda, if it ever ran, would write ``marker``."""
-    import keras
-
-    target = str(marker)
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Lambda(lambda t: (Path(target).write_text("ran"), t)[1])(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-
-
 def _save(model: object, path: Path) -> Path:
     return training.save_model_atomic(model, path)  # type: ignore[arg-type]
 
@@ -638,7 +564,7 @@ MODEL_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         "gives output shape (None, 2)",
     ),
     "unsafe-lambda": (
-        lambda d: _save(_lambda_model(d / "marker.txt"), d / "lambda.keras"),
+        lambda d: _save(lambda_model(d / "marker.txt"), d / "lambda.keras"),
         "Lambda layer with Python code",
     ),
 }
@@ -685,10 +611,10 @@ def test_real_command_refuses_unsafe_model_in_one_line(
     photo_run: PhotoRun, tmp_path: Path, isolated_home: Path
 ) -> None:
     marker = tmp_path / "marker.txt"
-    path = _save(_lambda_model(marker), tmp_path / "lambda.keras")
+    path = _save(lambda_model(marker), tmp_path / "lambda.keras")
     marker.unlink()
     photo = photo_run.folder / "png-content.jpg"
-    result = run_python("catdog", isolated_home, "predict", photo, "--model", path)
+    result = run_catdog(["predict", photo, "--model", path], isolated_home)
     assert (result.returncode, result.stdout) == (2, "")
     assert_one_line_error(result.stderr, f"Refusing to load {path}", "Lambda layer")
     assert not marker.exists()
@@ -729,7 +655,7 @@ def test_crash_while_saving_history_keeps_the_previous_file(
     def fsync_fails(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(training.os, "fsync", fsync_fails)
+    monkeypatch.setattr(os, "fsync", fsync_fails)  # wherever the writer lives
     with pytest.raises(OSError, match="No space"):
         training.save_history({"loss": [0.7, 0.5]}, path)
     monkeypatch.undo()

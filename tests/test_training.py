@@ -251,3 +251,105 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(shared_dataset: Path) -> N
     assert [d.rsplit(":", 2)[-2:] for d in report["devices"]] == [["CPU", "0"], ["CPU", "1"]]
     assert report["epochs"] == 8
     assert report["loss_after"] < report["loss_before"] - 0.02, report
+
+
+class _Clock:
+    """A stand-in for the ``time`` module whose ``perf_counter`` reads out given stamps."""
+
+    def __init__(self, stamps: list[float]) -> None:
+        self._stamps = iter(stamps)
+
+    def perf_counter(self) -> float:
+        return next(self._stamps)
+
+
+def _tiny_model() -> keras.Model:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    return model
+
+
+def test_epochs_for_budget_fits_the_budget_less_its_margin() -> None:
+    assert training.epochs_for_budget(10.0, 100.0, max_epochs=50) == 9  # 90 s usable
+    assert training.epochs_for_budget(10.0, 100.0, max_epochs=50, margin=0.0) == 10
+    assert training.epochs_for_budget(10.0, 100.0, max_epochs=5) == 5  # capped
+    assert training.epochs_for_budget(500.0, 100.0, max_epochs=5) == 1  # always one epoch
+    assert training.epochs_for_budget(0.0, 100.0, max_epochs=7) == 7  # no division by zero
+
+
+@pytest.mark.parametrize(
+    ("epoch_ends", "budget"),
+    [
+        # 30-s epochs: after 60 s another one still fits (90 <= 100), after 90 s it would not
+        ([30.0, 60.0, 90.0], 100.0),
+        # a slow first epoch (50 s), then quick ones: at 70 s the next may take 50 s again
+        ([50.0, 60.0, 70.0], 115.0),
+    ],
+    ids=["steady-epochs", "judged-by-the-slowest-epoch"],
+)
+def test_time_limit_stops_before_an_epoch_that_would_cross_the_budget(
+    epoch_ends: list[float], budget: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "time", _Clock([0.0, *epoch_ends]))  # training starts at 0
+    model = _tiny_model()
+    limit = training.time_limit(budget_seconds=budget)
+    limit.set_model(model)
+    limit.on_train_begin()
+    stops = []
+    for epoch in range(len(epoch_ends)):
+        limit.on_epoch_end(epoch)
+        stops.append(bool(model.stop_training))
+    assert stops == [False, False, True]
+    assert limit.stopped_early
+
+
+def test_measure_seconds_per_epoch_leaves_out_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # four slow warm-up batches (5 s each: tracing, filling buffers), then 0.25 s a batch
+    stamps = [5.0 * (i + 1) for i in range(4)] + [20.0 + 0.25 * (i + 1) for i in range(8)]
+    monkeypatch.setattr(training, "time", _Clock(stamps))
+    x = np.zeros((4, 3), "float32")
+    batches = tf.data.Dataset.from_tensors((x, np.zeros((4, 1), "float32"))).repeat()
+    data = type("Data", (), {"train": batches, "steps_per_epoch": 50})()
+    built: list[keras.Model] = []
+
+    def build() -> keras.Model:
+        built.append(_tiny_model())
+        return built[-1]
+
+    seconds = training.measure_seconds_per_epoch(build, data, steps=8, warm_up=4)
+    assert seconds == pytest.approx(0.25 * 50)
+    assert len(built) == 1  # a fresh model, built once
+
+
+def test_train_improved_trains_saves_and_watches_validation(
+    small_data: pipeline.CourseData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keras.utils.set_random_seed(5)
+    path = tmp_path / "improved.keras"
+    seen: dict[str, object] = {}
+    real_train = training.train
+
+    def recording_train(*args: object, **kwargs: object) -> training.TrainResult:
+        seen.update(kwargs)
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "train", recording_train)
+    result = training.train_improved(
+        small_data, epochs=1, model_path=path, verbose=0, widths=(8,), head_width=8, stem_width=8
+    )
+    assert result.model.name == "improved_cnn"
+    assert isinstance(result.model.optimizer, keras.optimizers.AdamW)
+    assert result.epochs_run == 1
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(result.history)
+    reloaded = keras.models.load_model(path)  # the trained weights were saved
+    for saved, trained in zip(reloaded.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, trained)
+    assert training.load_history(training.history_path(path))["val_accuracy"] == pytest.approx(
+        result.history["val_accuracy"]
+    )
+    # early stopping watches the validation accuracy (never the test set), keeps the best
+    (stopper,) = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    assert stopper.monitor == "val_accuracy" and stopper.restore_best_weights
+    assert stopper.patience == 10
