@@ -2,6 +2,7 @@
 
     catdog data     [--source URL|ZIP|DIR] [--dest DIR]
     catdog train    [--model baseline|improved] [--profile P] [--epochs N] [--out FILE]
+                    [--log-dir DIR]
     catdog evaluate [--model FILE] [--profile P] [--tta]
     catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
     catdog bench    [--quick] [--out FILE]
@@ -163,11 +164,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             else models.build_original_augmentation(args.seed)
         ),
     )
+    log_dir = Path(args.log_dir) if args.log_dir else config.runs_dir(profile.name) / args.model
     print(f"Training the {args.model} model: {course.counts}, {image_size}px, {epochs} epochs")
+    print(f"TensorBoard logs: {log_dir} (make tensorboard)")
     if improved:
-        result = training.train_improved(course, epochs, out)
+        result = training.train_improved(course, epochs, out, log_dir=log_dir)
     else:
-        result = training.train_baseline(course, epochs, out)
+        result = training.train_baseline(course, epochs, out, log_dir=log_dir)
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
         f"({result.seconds_per_epoch:.1f} s per epoch); "
@@ -280,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_at_least(1), default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
     p.add_argument("--out", default=None, help="default: models/<profile>/<model>.keras")
+    p.add_argument(
+        "--log-dir", default=None, help="TensorBoard logs; default: runs/<profile>/<model>/"
+    )
     common(p)
     p.set_defaults(func=cmd_train)
 

@@ -6,6 +6,7 @@
   ``MirroredStrategy`` across several GPUs, ``MultiWorkerMirroredStrategy`` from
   ``TF_CONFIG``), see :func:`get_strategy`;
 - times every epoch (:func:`epoch_timer`);
+- writes TensorBoard logs when given a ``log_dir`` (:func:`tensorboard_callback`);
 - can resume an interrupted run from its last completed epoch (``BackupAndRestore`` plus a
   per-epoch history file);
 - writes the model (``.keras``) and its history (``.json``) atomically: a temporary file
@@ -74,6 +75,26 @@ def epoch_timer() -> keras.callbacks.Callback:
                 logs["seconds"] = time.perf_counter() - self._start
 
     return EpochTimer()
+
+
+def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.Callback:
+    """A ``keras.callbacks.TensorBoard`` writing per-epoch scalars and the model's graph.
+
+    The event files go to ``log_dir/train`` and ``log_dir/validation``: ``epoch_loss``,
+    ``epoch_accuracy``, ... once per epoch, and the Keras model (TensorBoard's Graphs tab
+    draws its layers).  No histograms and no profiler (both slow a CPU run down).  Open
+    them with ``make tensorboard`` or ``tensorboard --logdir runs``.
+    """
+    import keras
+
+    return keras.callbacks.TensorBoard(
+        log_dir=str(log_dir),
+        histogram_freq=0,
+        write_graph=True,
+        write_images=False,
+        update_freq="epoch",
+        profile_batch=0,
+    )
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -181,6 +202,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     resume: bool = True,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
     """Build, fit and save a model.
 
@@ -196,6 +218,8 @@ def train(
         resume: keep a backup next to ``model_path`` (``NAME.backup/``) after every epoch,
             and continue from it when an earlier run with the same path was interrupted.
         verbose: Keras verbosity (2 = one line per epoch, the notebooks' choice).
+        log_dir: a folder for TensorBoard logs (for example
+            ``config.runs_dir(profile.name) / "baseline"``); ``None`` writes none.
     """
     import keras
 
@@ -204,6 +228,8 @@ def train(
         model = build_model()
 
     cbs: list[keras.callbacks.Callback] = [epoch_timer(), *callbacks]
+    if log_dir is not None:
+        cbs.append(tensorboard_callback(log_dir))
     backup_dir = progress_file = None
     resumed_from = 0
     if model_path is not None:
@@ -251,8 +277,12 @@ def train_baseline(
     model_path: str | Path | None = None,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train the original CNN with the original settings (Adam, batch from ``data``)."""
+    """Train the original CNN with the original settings (Adam, batch from ``data``).
+
+    ``log_dir``: where to write TensorBoard logs (``None``: none), as in :func:`train`.
+    """
     from . import models
 
     return train(
@@ -262,6 +292,7 @@ def train_baseline(
         model_path=model_path,
         strategy=strategy,
         verbose=verbose,
+        log_dir=log_dir,
     )
 
 
@@ -274,12 +305,14 @@ def train_improved(
     peak_learning_rate: float = 2e-3,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    log_dir: str | Path | None = None,
     **model_kwargs: Any,
 ) -> TrainResult:
     """Train the improved CNN: AdamW, warm-up + cosine decay, early stopping on validation.
 
     Early stopping watches ``val_accuracy`` (never the test set) and restores the best
-    epoch's weights; ``patience=None`` turns it off.
+    epoch's weights; ``patience=None`` turns it off.  ``log_dir``: TensorBoard logs, as in
+    :func:`train`.
     """
     import keras
 
@@ -306,6 +339,7 @@ def train_improved(
         strategy=strategy,
         callbacks=callbacks,
         verbose=verbose,
+        log_dir=log_dir,
     )
 
 
