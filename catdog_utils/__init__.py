@@ -13,6 +13,7 @@ One module per concern, imported explicitly (``from catdog_utils import data``):
 - ``plots``: every figure a notebook shows
 - ``predict``: safe model loading and predictions on new photos
 - ``bench``: input-pipeline and compute benchmarks
+- ``quiet``: import TensorFlow without its start-up chatter
 - ``cli``: the ``catdog`` command
 
 Importing the package does no TensorFlow work: modules import TensorFlow only when a

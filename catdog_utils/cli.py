@@ -14,7 +14,6 @@ This is the only module that knows about ``argv``, exit codes and printing error
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,25 +27,10 @@ EXIT_USER_ERROR = 2
 
 
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow without its C++ start-up chatter on standard error.
+    """Import TensorFlow without its C++ start-up chatter (:mod:`catdog_utils.quiet`)."""
+    from .quiet import import_tensorflow
 
-    ``TF_CPP_MIN_LOG_LEVEL=2`` hides TensorFlow's INFO lines, but TensorFlow 2.21 writes a
-    few (the oneDNN notice, absl's "before InitializeLog" warning) straight to file
-    descriptor 2 before that setting applies.  They are silenced for the import only, so a
-    learner's error stays one line; an import that fails still raises normally.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    import_tensorflow()
 
 
 def _default_model(profile: str, name: str = "baseline") -> Path:
