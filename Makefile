@@ -18,15 +18,25 @@ NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)) \
 # The full profile writes its outputs into the notebooks themselves (they are committed that
 # way); other profiles write copies under build/.
 NB_OUT  := $(if $(filter full,$(PROFILE)),.,build/notebooks/$(PROFILE))
+# JupyterLab refuses to start as root (Docker, cloud notebook servers, classroom VMs)
+# unless told --allow-root; pass it only there.  tests/test_lab_browser.py starts this
+# very command (read with `make -s lab-command`).
+LAB_CMD  = $(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root) notebooks/
+# TensorBoard logs written by training (catdog train: runs/<profile>/<model>/).
+RUNS    ?= runs
+# Hide TensorFlow's C++ INFO/WARNING start-up lines (cpu_feature_guard and the like) in
+# every command below and in the notebook kernels they start (kernels inherit it).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup data run-notebooks test test-fast test-notebooks lint format lab bench \
-        bench-quick clean clean-data
+        bench-quick clean clean-data lab-command tensorboard
 
 help:
 	@echo "make run-notebooks [PROFILE=full|class|quick]  run the notebooks with papermill"
 	@echo "make test                 pytest + nbval (quick profile); sets up and fetches data first"
 	@echo "make data [SOURCE=...]    build data/cats_and_dogs from a URL, zip or folder"
 	@echo "make lab                  open the course in JupyterLab"
+	@echo "make tensorboard          watch training runs (runs/) in TensorBoard"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
 	@echo "make lint | format | clean | clean-data"
 
@@ -75,7 +85,14 @@ format: setup
 	$(VENV)/bin/ruff check --fix catdog_utils tests
 
 lab: setup data
-	$(VENV)/bin/jupyter lab notebooks/
+	$(LAB_CMD)
+
+lab-command:
+	@echo '$(LAB_CMD)'
+
+tensorboard: setup
+	@mkdir -p $(RUNS)
+	$(VENV)/bin/tensorboard --logdir $(RUNS) --host 127.0.0.1
 
 bench: setup data
 	$(CATDOG) bench $(if $(filter quick,$(BENCH)),--quick)
@@ -84,7 +101,7 @@ bench-quick: BENCH = quick
 bench-quick: bench
 
 clean:
-	rm -rf build models .pytest_cache .ruff_cache catdog_utils/__pycache__ tests/__pycache__
+	rm -rf build models runs .pytest_cache .ruff_cache catdog_utils/__pycache__ tests/__pycache__
 
 clean-data:
 	rm -rf data/cats_and_dogs data/cache data/.cats_and_dogs.tmp-*

@@ -18,6 +18,7 @@ One module per concern, imported explicitly (``from catdog_utils import data``):
 - ``export``: SavedModel and TensorFlow Lite exports, checked against Keras
 - ``exercises``: the notebooks' exercise checks and hints
 - ``bench``: input-pipeline and compute benchmarks
+- ``quiet``: import TensorFlow without its start-up chatter
 - ``cli``: the ``catdog`` command
 
 Importing the package does no TensorFlow work: modules import TensorFlow only when a

@@ -2,6 +2,7 @@
 
     catdog data     [--source URL|ZIP|DIR] [--dest DIR]
     catdog train    [--model baseline|improved] [--profile P] [--epochs N] [--out FILE]
+                    [--log-dir DIR]
     catdog evaluate [--model FILE] [--profile P] [--tta]
     catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
     catdog bench    [--quick] [--out FILE]
@@ -13,7 +14,6 @@ This is the only module that knows about ``argv``, exit codes and printing error
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,25 +27,10 @@ EXIT_USER_ERROR = 2
 
 
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow without its C++ start-up chatter on standard error.
+    """Import TensorFlow without its C++ start-up chatter (:mod:`catdog_utils.quiet`)."""
+    from .quiet import import_tensorflow
 
-    ``TF_CPP_MIN_LOG_LEVEL=2`` hides TensorFlow's INFO lines, but TensorFlow 2.21 writes a
-    few (the oneDNN notice, absl's "before InitializeLog" warning) straight to file
-    descriptor 2 before that setting applies.  They are silenced for the import only, so a
-    learner's error stays one line; an import that fails still raises normally.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    import_tensorflow()
 
 
 def _default_model(profile: str, name: str = "baseline") -> Path:
@@ -165,6 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
 
     course = load(image_size)
+    log_dir = Path(args.log_dir) if args.log_dir else config.runs_dir(profile.name) / args.model
     if improved:
         # chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
         # budget (unless --epochs names them), progressive resizing from half the size
@@ -180,15 +166,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"Training the improved model: {course.counts}, {plan}"
             f"{', mixed bfloat16' if bf16 else ''}"
         )
+        print(f"TensorBoard logs: {log_dir} (make tensorboard)")
         try:
             result = training.train_improved(
-                course, epochs, out, budget_minutes=budget, small_images=small
+                course, epochs, out, budget_minutes=budget, small_images=small, log_dir=log_dir
             )
         finally:
             keras.mixed_precision.set_global_policy("float32")
     else:
         print(f"Training the baseline model: {course.counts}, {image_size}px, {epochs} epochs")
-        result = training.train_baseline(course, epochs, out)
+        print(f"TensorBoard logs: {log_dir} (make tensorboard)")
+        result = training.train_baseline(course, epochs, out, log_dir=log_dir)
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
         f"({result.seconds_per_epoch:.1f} s per epoch); "
@@ -301,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_at_least(1), default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
     p.add_argument("--out", default=None, help="default: models/<profile>/<model>.keras")
+    p.add_argument(
+        "--log-dir", default=None, help="TensorBoard logs; default: runs/<profile>/<model>/"
+    )
     common(p)
     p.set_defaults(func=cmd_train)
 

@@ -168,6 +168,14 @@ def models_dir(profile: str = "full") -> Path:
     return project_root() / "models" / profile
 
 
+def runs_dir(profile: str = "full") -> Path:
+    """Where training writes TensorBoard logs of a profile (``runs/<profile>/``).
+
+    ``catdog train`` uses ``runs/<profile>/<model>/``; ``make tensorboard`` shows ``runs/``.
+    """
+    return project_root() / "runs" / profile
+
+
 def default_source() -> str:
     """The data source: ``$CATDOG_DATA_SOURCE`` if set, else Microsoft's public zip."""
     return os.environ.get("CATDOG_DATA_SOURCE") or DEFAULT_SOURCE_URL

@@ -6,6 +6,7 @@
   ``MirroredStrategy`` across several GPUs, ``MultiWorkerMirroredStrategy`` from
   ``TF_CONFIG``), see :func:`get_strategy`;
 - times every epoch (:func:`epoch_timer`);
+- writes TensorBoard logs when given a ``log_dir`` (:func:`tensorboard_callback`);
 - can resume an interrupted run from its last completed epoch (``BackupAndRestore`` plus a
   per-epoch history file);
 - writes the model (``.keras``) and its history (``.json``) atomically: a temporary file
@@ -75,6 +76,26 @@ def epoch_timer() -> keras.callbacks.Callback:
                 logs["seconds"] = time.perf_counter() - self._start
 
     return EpochTimer()
+
+
+def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.Callback:
+    """A ``keras.callbacks.TensorBoard`` writing per-epoch scalars and the model's graph.
+
+    The event files go to ``log_dir/train`` and ``log_dir/validation``: ``epoch_loss``,
+    ``epoch_accuracy``, ... once per epoch, and the Keras model (TensorBoard's Graphs tab
+    draws its layers).  No histograms and no profiler (both slow a CPU run down).  Open
+    them with ``make tensorboard`` or ``tensorboard --logdir runs``.
+    """
+    import keras
+
+    return keras.callbacks.TensorBoard(
+        log_dir=str(log_dir),
+        histogram_freq=0,
+        write_graph=True,
+        write_images=False,
+        update_freq="epoch",
+        profile_batch=0,
+    )
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -165,6 +186,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     resume: bool = True,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
     """Build, fit and save a model.
 
@@ -180,6 +202,8 @@ def train(
         resume: keep a backup next to ``model_path`` (``NAME.backup/``) after every epoch,
             and continue from it when an earlier run with the same path was interrupted.
         verbose: Keras verbosity (2 = one line per epoch, the notebooks' choice).
+        log_dir: a folder for TensorBoard logs (for example
+            ``config.runs_dir(profile.name) / "baseline"``); ``None`` writes none.
     """
     import keras
 
@@ -191,6 +215,8 @@ def train(
     if getattr(model.optimizer, "use_ema", False):
         # validate with the averaged weights (fit leaves the model holding them at the end)
         cbs.append(keras.callbacks.SwapEMAWeights())
+    if log_dir is not None:
+        cbs.append(tensorboard_callback(log_dir))
     backup_dir = progress_file = None
     resumed_from = 0
     if model_path is not None:
@@ -238,8 +264,12 @@ def train_baseline(
     model_path: str | Path | None = None,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train the original CNN with the original settings (Adam, batch from ``data``)."""
+    """Train the original CNN with the original settings (Adam, batch from ``data``).
+
+    ``log_dir``: where to write TensorBoard logs (``None``: none), as in :func:`train`.
+    """
     from . import models
 
     return train(
@@ -249,6 +279,7 @@ def train_baseline(
         model_path=model_path,
         strategy=strategy,
         verbose=verbose,
+        log_dir=log_dir,
     )
 
 
@@ -265,6 +296,7 @@ def train_improved(
     small_share: float = 0.25,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    log_dir: str | Path | None = None,
     **model_kwargs: Any,
 ) -> TrainResult:
     """Train the improved CNN with the course's final recipe (chapter 05 and ``catdog train``).
@@ -278,11 +310,12 @@ def train_improved(
     (:func:`train_within_budget`): ``epochs`` is then the most it may train.  With
     ``small_images`` as well (the same photos decoded smaller) it uses *progressive
     resizing* (:func:`train_progressive`): the first ``small_share`` of the budget on the
-    small images, where an epoch costs a fraction of the time, the rest at full size.  ``patience``
-    adds early stopping on ``val_accuracy`` (never the test set); it is off by default
-    because the cosine schedule ends at a near-zero learning rate, so the last epoch is the
-    natural choice, and because restoring a "best" epoch would throw the averaged weights
-    away.
+    small images, where an epoch costs a fraction of the time, the rest at full size.
+
+    ``patience`` adds early stopping on ``val_accuracy`` (never the test set); it is off by
+    default because the cosine schedule ends at a near-zero learning rate, so the last epoch
+    is the natural choice, and because restoring a "best" epoch would throw the averaged
+    weights away.  ``log_dir``: TensorBoard logs, as in :func:`train`.
     """
     import keras
 
@@ -316,6 +349,7 @@ def train_improved(
             model_path=model_path,
             callbacks=callbacks,
             verbose=verbose,
+            log_dir=log_dir,
         )
     if budget_minutes is not None:
         return train_within_budget(
@@ -327,6 +361,7 @@ def train_improved(
             strategy=strategy,
             callbacks=callbacks,
             verbose=verbose,
+            log_dir=log_dir,
         )
     return train(
         lambda: build(epochs),
@@ -336,6 +371,7 @@ def train_improved(
         strategy=strategy,
         callbacks=callbacks,
         verbose=verbose,
+        log_dir=log_dir,
     )
 
 
@@ -354,6 +390,7 @@ def train_within_budget(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     margin: float = 0.05,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train as many epochs as fit ``budget_seconds`` of wall-clock time (at most ``max_epochs``).
 
@@ -380,6 +417,7 @@ def train_within_budget(
         strategy=strategy,
         callbacks=[*callbacks, time_limit(budget_seconds)],
         verbose=verbose,
+        log_dir=log_dir,
     )
     result.extra.update(
         estimated_epoch_seconds=estimate, planned_epochs=planned, budget_seconds=budget_seconds
@@ -397,6 +435,7 @@ def train_progressive(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     margin: float = 0.05,
     verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> TrainResult:
     """Progressive resizing: one model trained on the same photos at growing sizes.
 
@@ -434,6 +473,8 @@ def train_progressive(
     done = 0
     for stage, epochs, seconds in zip(stages, planned, stage_seconds, strict=True):
         cbs = [epoch_timer(), *callbacks, time_limit(seconds)]
+        if log_dir is not None:  # one log for all stages: the epochs continue
+            cbs.append(tensorboard_callback(log_dir))
         if getattr(model.optimizer, "use_ema", False):
             cbs.append(keras.callbacks.SwapEMAWeights())
         fit = model.fit(
