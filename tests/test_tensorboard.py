@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from helpers import run_cli
 
 tf = pytest.importorskip("tensorflow")
 
