@@ -146,6 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from . import models, pipeline, training
 
+    # first: TF_CONFIG's MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
+    strategy = training.get_strategy()
     keras.utils.set_random_seed(args.seed)
     improved = args.model == "improved"
     image_size = args.image_size or (128 if improved else config.IMAGE_SIZE)
@@ -165,9 +167,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"Training the {args.model} model: {course.counts}, {image_size}px, {epochs} epochs")
     if improved:
-        result = training.train_improved(course, epochs, out)
+        result = training.train_improved(course, epochs, out, strategy=strategy)
     else:
-        result = training.train_baseline(course, epochs, out)
+        result = training.train_baseline(course, epochs, out, strategy=strategy)
+    if "replicas" in result.extra:  # a multi-worker run (TF_CONFIG)
+        print(
+            f"Worker {result.extra['worker']}: {result.extra['replicas']} replicas in sync, "
+            f"weights sha256 {result.extra['weights_sha256']}"
+        )
+        if not result.extra["chief"]:
+            print(f"Trained {len(result.history['loss'])} epochs; worker 0 saves the model")
+            return 0
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
         f"({result.seconds_per_epoch:.1f} s per epoch); "

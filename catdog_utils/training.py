@@ -196,14 +196,25 @@ def train(
         resume: keep a backup next to ``model_path`` (``NAME.backup/``) after every epoch,
             and continue from it when an earlier run with the same path was interrupted.
         verbose: Keras verbosity (2 = one line per epoch, the notebooks' choice).
+
+    Under ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` set) ``model.fit`` cannot run
+    (Keras 3), so training goes through :func:`catdog_utils.multiworker.train_across_workers`:
+    same history, callbacks and files, written by the chief (worker 0) only.
     """
     import keras
+
+    from . import multiworker
 
     strategy = strategy or get_strategy()
     with strategy.scope():
         model = build_model()
 
     cbs: list[keras.callbacks.Callback] = [epoch_timer(), *callbacks]
+    if multiworker.is_multiworker(strategy):  # fit cannot run there: the course's own loop
+        path = Path(model_path) if model_path is not None else None
+        return multiworker.train_across_workers(
+            model, strategy, data, epochs, path, cbs, resume, verbose
+        )
     backup_dir = progress_file = None
     resumed_from = 0
     if model_path is not None:
