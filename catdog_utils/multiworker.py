@@ -157,6 +157,18 @@ class _Loop:
             per_replica = strategy.run(lambda v: tf.identity(v), args=(value,))
             return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
+        # Batch-norm moving statistics are not aggregated (Keras 3 creates them with
+        # aggregation "none"): each replica follows its own slice of each batch.  Their update
+        # is linear, so averaging them over the replicas after an epoch gives exactly the
+        # statistics of averaged per-step updates, and identical weights on every worker.
+        stats = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+
+        def sync_stats() -> None:
+            local = strategy.run(lambda: [tf.identity(v.value) for v in stats])
+            for variable, value in zip(stats, local, strict=True):
+                variable.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None))
+
+        self.sync_stats = tf.function(sync_stats) if stats else (lambda: None)
         self.train_step = reduced(train_replica)
         self.eval_step = reduced(eval_replica)
         self.agree = tf.function(agree)
@@ -282,6 +294,7 @@ def fit_distributed(
     for epoch in range(start, epochs):
         cbs.on_epoch_begin(epoch)
         logs: dict[str, float] = loop.run_epoch(dist_train, cbs)
+        loop.sync_stats()
         if dist_val is not None:
             val = loop.run_epoch(dist_val)
             logs.update({f"val_{k}": v for k, v in val.items()})

@@ -306,7 +306,10 @@ def train_improved(
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=patience, restore_best_weights=True
+                monitor="val_accuracy",
+                mode="max",  # said, not inferred from compiled metrics (none in multiworker)
+                patience=patience,
+                restore_best_weights=True,
             )
         )
     return train(

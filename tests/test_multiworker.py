@@ -138,6 +138,49 @@ def test_two_worker_processes_train_one_model_with_catdog_train(
     assert history["loss"][1] < history["loss"][0], history
 
 
+_IMPROVED_SCRIPT = """
+import json, sys
+from catdog_utils import training
+
+strategy = training.get_strategy()  # before any TensorFlow op: TF_CONFIG's two workers
+import keras
+from catdog_utils import models, multiworker, pipeline
+
+keras.utils.set_random_seed(11)
+data = pipeline.load_course_data(
+    sys.argv[1], image_size=32, cache=False, train_per_class=32, test_per_class=4
+)
+result = training.train_improved(
+    data, 2, sys.argv[2], strategy=strategy, verbose=0, widths=(8, 16), head_width=16
+)
+print(json.dumps({**result.extra, "history": result.history}))
+"""
+
+
+def test_two_workers_train_the_improved_model_with_batch_norm_in_sync(
+    worker_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "improved.keras"
+    argv = [sys.executable, "-c", _IMPROVED_SCRIPT, str(worker_dataset), str(out)]
+    results = run_workers(argv, tmp_path)
+    reports = []
+    for index, proc in enumerate(results):
+        assert proc.returncode == 0, f"worker {index}: {proc.stderr[-3000:]}"
+        reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [r["worker"] for r in reports] == [0, 1]
+    assert [r["chief"] for r in reports] == [True, False]
+    assert all(r["replicas"] == 2 for r in reports)
+    # AdamW, its schedule and the batch-norm statistics: identical on both workers
+    assert reports[0]["weights_sha256"] == reports[1]["weights_sha256"]
+    del reports[0]["history"]["seconds"], reports[1]["history"]["seconds"]
+    assert reports[0]["history"] == reports[1]["history"]
+    assert len(reports[0]["history"]["val_accuracy"]) == 2
+    assert sorted(p.name for p in tmp_path.glob("improved*")) == [
+        "improved.history.json",
+        "improved.keras",
+    ]
+
+
 @pytest.fixture(scope="module")
 def small_data(shared_dataset: Path) -> pipeline.CourseData:
     """51 training / 13 validation real photos, decoded in memory (no cache)."""
