@@ -18,9 +18,14 @@ NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)) \
 # The full profile writes its outputs into the notebooks themselves (they are committed that
 # way); other profiles write copies under build/.
 NB_OUT  := $(if $(filter full,$(PROFILE)),.,build/notebooks/$(PROFILE))
+# `make train-multiworker`: two worker processes of one TF_CONFIG cluster on this machine
+# (ports MW_PORT and MW_PORT+1 on 127.0.0.1), the model, and the `catdog train` options.
+MW_PORT  ?= 23456
+MW_MODEL ?= baseline
+MW_ARGS  ?= --profile quick --epochs 2
 
 .PHONY: help setup data run-notebooks test test-fast test-notebooks lint format lab bench \
-        bench-quick clean clean-data
+        bench-quick train-multiworker clean clean-data
 
 help:
 	@echo "make run-notebooks [PROFILE=full|class|quick]  run the notebooks with papermill"
@@ -28,6 +33,7 @@ help:
 	@echo "make data [SOURCE=...]    build data/cats_and_dogs from a URL, zip or folder"
 	@echo "make lab                  open the course in JupyterLab"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
+	@echo "make train-multiworker    two local worker processes train one model (TF_CONFIG)"
 	@echo "make lint | format | clean | clean-data"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -82,6 +88,22 @@ bench: setup data
 
 bench-quick: BENCH = quick
 bench-quick: bench
+
+# Worker 0 (the chief) writes models/multiworker/$(MW_MODEL).keras; each worker's log is
+# build/multiworker-N.log.  Both stop if either fails or on Ctrl-C.
+train-multiworker: setup data
+	@mkdir -p build; pids=""; trap 'kill $$pids 2>/dev/null' INT TERM EXIT; \
+	cluster='["127.0.0.1:$(MW_PORT)", "127.0.0.1:'$$(( $(MW_PORT) + 1 ))'"]'; \
+	for i in 0 1; do \
+	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(CATDOG) train --model $(MW_MODEL) $(MW_ARGS) \
+	    --out models/multiworker/$(MW_MODEL).keras > build/multiworker-$$i.log 2>&1 & \
+	  pids="$$pids $$!"; \
+	done; \
+	echo "Two workers on 127.0.0.1:$(MW_PORT) and :$$(( $(MW_PORT) + 1 )); logs in build/multiworker-*.log"; \
+	status=0; for p in $$pids; do wait $$p || { status=1; kill $$pids 2>/dev/null; }; done; \
+	cat build/multiworker-0.log; grep -h "replicas in sync" build/multiworker-1.log || true; \
+	exit $$status
 
 clean:
 	rm -rf build models .pytest_cache .ruff_cache catdog_utils/__pycache__ tests/__pycache__

@@ -58,7 +58,7 @@ def run_workers(
     procs = []
     for index in range(2):
         scratch = tmp_path / f"tmp-worker{index}"
-        scratch.mkdir()
+        scratch.mkdir(parents=True)
         env = {
             **os.environ,
             "TF_CONFIG": _tf_config(ports, index),
@@ -179,6 +179,59 @@ def test_two_workers_train_the_improved_model_with_batch_norm_in_sync(
         "improved.history.json",
         "improved.keras",
     ]
+
+
+_RESUME_SCRIPT = """
+import json, sys
+from catdog_utils import training
+
+strategy = training.get_strategy()  # before any TensorFlow op: TF_CONFIG's two workers
+import keras
+from catdog_utils import models, pipeline
+
+
+class Crash(keras.callbacks.Callback):  # both workers stop at the same point, as if killed
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == int(sys.argv[3]):
+            raise SystemExit(3)
+
+
+keras.utils.set_random_seed(7)
+data = pipeline.load_course_data(
+    sys.argv[1], image_size=32, cache=False, train_per_class=32, test_per_class=4
+)
+result = training.train(
+    lambda: models.build_baseline_cnn(32), data, 2, sys.argv[2], strategy=strategy,
+    callbacks=[Crash()], verbose=0,
+)
+print(json.dumps({**result.extra, "history": result.history,
+                  "resumed_from": result.resumed_from_epoch, "epochs_run": result.epochs_run}))
+"""
+
+
+def test_an_interrupted_two_worker_run_resumes_from_each_workers_checkpoint(
+    worker_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "models" / "run.keras"
+    script = [sys.executable, "-c", _RESUME_SCRIPT, str(worker_dataset), str(out)]
+    first = run_workers([*script, "1"], tmp_path / "first")  # stopped before epoch 2
+    assert [p.returncode for p in first] == [3, 3], first[0].stderr[-3000:]
+    assert not out.exists()
+    for index in range(2):
+        progress = training.load_history(
+            out.parent / "run.backup" / f"worker-{index}" / "history.json"
+        )
+        assert len(progress["loss"]) == 1
+
+    second = run_workers([*script, "-1"], tmp_path / "second")
+    reports = []
+    for index, proc in enumerate(second):
+        assert proc.returncode == 0, f"worker {index}: {proc.stderr[-3000:]}"
+        reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert all(r["resumed_from"] == 1 and r["epochs_run"] == 1 for r in reports)
+    assert all(len(v) == 2 for r in reports for v in r["history"].values())
+    assert reports[0]["weights_sha256"] == reports[1]["weights_sha256"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run.history.json", "run.keras"]
 
 
 @pytest.fixture(scope="module")
