@@ -288,20 +288,23 @@ class _StopAfterFirstEpoch(keras.callbacks.Callback):
 
 
 def test_loop_calls_the_callbacks_and_honours_stop_training(
-    small_data: pipeline.CourseData,
+    small_data: pipeline.CourseData, tmp_path: Path
 ) -> None:
     stopper = _StopAfterFirstEpoch()
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))  # a generic callback
     history, epochs_run, _ = multiworker.fit_distributed(
         _compiled_baseline(),
         tf.distribute.get_strategy(),
         small_data.train,
         small_data.validation,
         5,
-        callbacks=[stopper],
+        callbacks=[stopper, board],
         verbose=0,
     )
     assert epochs_run == 1 and len(history["loss"]) == 1
     assert stopper.calls == ["train_begin", "epoch_end 0 val_loss=True", "train_end"]
+    assert list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))
+    assert list((tmp_path / "logs" / "validation").glob("events.out.tfevents.*"))
 
 
 class _Interrupted(RuntimeError):
