@@ -28,8 +28,14 @@ RUNS    ?= runs
 # every command below and in the notebook kernels they start (kernels inherit it).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
+# `make train-multiworker`: two worker processes of one TF_CONFIG cluster on this machine
+# (ports MW_PORT and MW_PORT+1 on 127.0.0.1), the model, and the `catdog train` options.
+MW_PORT  ?= 23456
+MW_MODEL ?= baseline
+MW_ARGS  ?= --profile quick --epochs 2
+
 .PHONY: help setup data run-notebooks test test-fast test-notebooks lint format lab bench \
-        bench-quick clean clean-data lab-command tensorboard
+        bench-quick clean clean-data lab-command tensorboard train-multiworker
 
 help:
 	@echo "make run-notebooks [PROFILE=full|class|quick]  run the notebooks with papermill"
@@ -38,6 +44,7 @@ help:
 	@echo "make lab                  open the course in JupyterLab"
 	@echo "make tensorboard          watch training runs (runs/) in TensorBoard"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
+	@echo "make train-multiworker    two local worker processes train one model (TF_CONFIG)"
 	@echo "make lint | format | clean | clean-data"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -99,6 +106,22 @@ bench: setup data
 
 bench-quick: BENCH = quick
 bench-quick: bench
+
+# Worker 0 (the chief) writes models/multiworker/$(MW_MODEL).keras; each worker's log is
+# build/multiworker-N.log.  Both stop if either fails or on Ctrl-C.
+train-multiworker: setup data
+	@mkdir -p build; pids=""; trap 'kill $$pids 2>/dev/null' INT TERM EXIT; \
+	cluster='["127.0.0.1:$(MW_PORT)", "127.0.0.1:'$$(( $(MW_PORT) + 1 ))'"]'; \
+	for i in 0 1; do \
+	  TF_CONFIG="{\"cluster\": {\"worker\": $$cluster}, \"task\": {\"type\": \"worker\", \"index\": $$i}}" \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(CATDOG) train --model $(MW_MODEL) $(MW_ARGS) \
+	    --out models/multiworker/$(MW_MODEL).keras > build/multiworker-$$i.log 2>&1 & \
+	  pids="$$pids $$!"; \
+	done; \
+	echo "Two workers on 127.0.0.1:$(MW_PORT) and :$$(( $(MW_PORT) + 1 )); logs in build/multiworker-*.log"; \
+	status=0; for p in $$pids; do wait $$p || { status=1; kill $$pids 2>/dev/null; }; done; \
+	cat build/multiworker-0.log; grep -h "replicas in sync" build/multiworker-1.log || true; \
+	exit $$status
 
 clean:
 	rm -rf build models runs .pytest_cache .ruff_cache catdog_utils/__pycache__ tests/__pycache__

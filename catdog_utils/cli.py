@@ -127,8 +127,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import keras
 
-    from . import models, pipeline, training
+    from . import models, multiworker, pipeline, training
 
+    # first: TF_CONFIG's MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
+    strategy = training.get_strategy()
     keras.utils.set_random_seed(args.seed)
     improved = args.model == "improved"
     image_size = args.image_size or (128 if improved else config.IMAGE_SIZE)
@@ -153,8 +155,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     log_dir = Path(args.log_dir) if args.log_dir else config.runs_dir(profile.name) / args.model
     if improved:
         # chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
-        # budget (unless --epochs names them), progressive resizing from half the size
-        budget = None if args.epochs else profile.improved_budget_minutes
+        # budget (unless --epochs names them), progressive resizing from half the size.
+        # Across workers (TF_CONFIG) the planner's timing trial cannot run: --epochs decides.
+        one_process = not multiworker.is_multiworker(strategy)
+        budget = None if args.epochs or not one_process else profile.improved_budget_minutes
         small = load(image_size // 2) if budget else None
         plan = (
             f"{image_size // 2}px then {image_size}px within {budget:g} minutes"
@@ -169,14 +173,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"TensorBoard logs: {log_dir} (make tensorboard)")
         try:
             result = training.train_improved(
-                course, epochs, out, budget_minutes=budget, small_images=small, log_dir=log_dir
+                course,
+                epochs,
+                out,
+                strategy=strategy,
+                budget_minutes=budget,
+                small_images=small,
+                log_dir=log_dir,
             )
         finally:
             keras.mixed_precision.set_global_policy("float32")
     else:
         print(f"Training the baseline model: {course.counts}, {image_size}px, {epochs} epochs")
         print(f"TensorBoard logs: {log_dir} (make tensorboard)")
-        result = training.train_baseline(course, epochs, out, log_dir=log_dir)
+        result = training.train_baseline(course, epochs, out, strategy=strategy, log_dir=log_dir)
+    if "replicas" in result.extra:  # a multi-worker run (TF_CONFIG)
+        print(
+            f"Worker {result.extra['worker']}: {result.extra['replicas']} replicas in sync, "
+            f"weights sha256 {result.extra['weights_sha256']}"
+        )
+        if not result.extra["chief"]:
+            print(f"Trained {len(result.history['loss'])} epochs; worker 0 saves the model")
+            return 0
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
         f"({result.seconds_per_epoch:.1f} s per epoch); "

@@ -204,8 +204,14 @@ def train(
         verbose: Keras verbosity (2 = one line per epoch, the notebooks' choice).
         log_dir: a folder for TensorBoard logs (for example
             ``config.runs_dir(profile.name) / "baseline"``); ``None`` writes none.
+
+    Under ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` set) ``model.fit`` cannot run
+    (Keras 3), so training goes through :func:`catdog_utils.multiworker.train_across_workers`:
+    same history, callbacks and files, written by the chief (worker 0) only.
     """
     import keras
+
+    from . import multiworker
 
     strategy = strategy or get_strategy()
     with strategy.scope():
@@ -217,6 +223,11 @@ def train(
         cbs.append(keras.callbacks.SwapEMAWeights())
     if log_dir is not None:
         cbs.append(tensorboard_callback(log_dir))
+    if multiworker.is_multiworker(strategy):  # fit cannot run there: the course's own loop
+        path = Path(model_path) if model_path is not None else None
+        return multiworker.train_across_workers(
+            model, strategy, data, epochs, path, cbs, resume, verbose
+        )
     backup_dir = progress_file = None
     resumed_from = 0
     if model_path is not None:
@@ -334,7 +345,10 @@ def train_improved(
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=patience, restore_best_weights=True
+                monitor="val_accuracy",
+                mode="max",  # said, not inferred from compiled metrics (none in multiworker)
+                patience=patience,
+                restore_best_weights=True,
             )
         )
     if small_images is not None:
