@@ -22,7 +22,11 @@ class SourceError(CatdogError):
 
 
 class UnsafeArchiveError(SourceError):
-    """A zip holds members that would be written outside the destination."""
+    """A zip's member names try to leave its folder (``../`` or absolute paths).
+
+    Such a zip is not the course's data set (tampered with, or hostile to whoever unpacks it),
+    so nothing in it is read or written.
+    """
 
 
 class DownloadError(SourceError):

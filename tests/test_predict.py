@@ -343,8 +343,12 @@ def test_exif_orientation_is_honoured(loaded: object, shared_photos: Path, tmp_p
         loaded, [tmp_path / n for n in ("upright.png", "tagged.png", "untagged.png")]
     )
     assert tagged.probability_dog == pytest.approx(up.probability_dog, abs=1e-5)
-    # the model does look at orientation: without the tag the answer changes
-    assert abs(untagged.probability_dog - up.probability_dog) > 1e-5
+    # without the tag the model is given other pixels (an untrained model's answers for the
+    # two could agree by chance, so compare what it is given, not what it says)
+    assert not np.array_equal(
+        predict.prepare_image(tmp_path / "untagged.png", size),
+        predict.prepare_image(tmp_path / "upright.png", size),
+    )
 
 
 def test_any_colour_mode_is_predicted(loaded: object, shared_photos: Path, tmp_path: Path) -> None:

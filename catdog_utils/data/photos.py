@@ -48,10 +48,11 @@ class Outcome:
 
 
 def import_tensorflow() -> Any:
-    """Import TensorFlow (lazily: only the data and model code need it)."""
-    import tensorflow as tf
+    """Import TensorFlow (lazily: only the data and model code need it), without its start-up
+    chatter in the data command's output (:mod:`catdog_utils.quiet`)."""
+    from ..quiet import import_tensorflow as quiet_import
 
-    return tf
+    return quiet_import()
 
 
 def _describe(info: images.ImageInfo) -> str:
