@@ -504,9 +504,11 @@ def check_flip_threshold(
         y = np.asarray(y_val).astype(int).reshape(-1)
         probs = np.asarray(val_probs, dtype=float).reshape(-1)
         past = probs > p if p >= 0.5 else probs >= p  # "dog" once the threshold flips the photo
+        from .evaluation import mistakes as count_mistakes
+
         mistakes = []
         for called_dog in (probs >= 0.5, past):
-            cats, dogs = int(np.sum(called_dog & (y == 0))), int(np.sum(~called_dog & (y == 1)))
+            cats, dogs = count_mistakes(y, called_dog)
             mistakes.append((cats, dogs, 1 - (cats + dogs) / max(len(y), 1)))
         (c0, d0, a0), (c1, d1, a1) = mistakes
         why += (
@@ -612,7 +614,9 @@ def check_labels_changed(
     y = np.asarray(y_val).astype(int).reshape(-1)
     p = np.asarray(val_probs, dtype=float).reshape(-1)
     expected = labels_changed(p, old, new)
-    mistakes = [int(np.sum((p >= t).astype(int) != y)) for t in (old, new)]
+    from .evaluation import mistakes as count_mistakes
+
+    mistakes = [sum(count_mistakes(y, p >= t)) for t in (old, new)]
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -669,13 +673,15 @@ def check_dog_flap_threshold(
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
+    from . import evaluation
+
     y = np.asarray(y_val).astype(int).reshape(-1)
     p = np.asarray(val_probs, dtype=float).reshape(-1)
     best = dog_flap_threshold(y, p, max_cats)
     n_cats, n_dogs = int(np.sum(y == 0)), int(np.sum(y == 1))
 
     def counts(t: float) -> tuple[int, int]:
-        return int(np.sum((p >= t) & (y == 0))), int(np.sum((p < t) & (y == 1)))
+        return evaluation.mistakes(y, p >= t)
 
     cats, dogs = counts(value)
     best_cats, best_dogs = counts(best)

@@ -94,3 +94,9 @@ def test_grad_cam_is_not_blank_when_the_model_is_certain() -> None:
     assert float(model(image[None])[0, 0]) == 1.0  # saturated: d(prob)/d(x) is exactly 0
     cam = evaluation.grad_cam(model, image)
     assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6
+
+
+def test_mistakes_counts_each_kind() -> None:
+    y = np.array([0, 0, 1, 1, 1])
+    called_dog = np.array([True, False, False, True, False])
+    assert evaluation.mistakes(y, called_dog) == (1, 2)

@@ -283,3 +283,17 @@ def test_export_size_ratio_check(tmp_path) -> None:  # noqa: ANN001 - pytest fix
     assert plain.ok and "Adam" not in plain.message
     missing = check(3, tmp_path / "gone.keras", lite_file)
     assert missing.status == "wrong" and "gone.keras" in missing.message
+
+
+def test_threshold_check_rejects_a_near_miss_like_the_default() -> None:
+    """In the committed run 0.5 gave F1 0.7871 against the best 0.7884: close, not best."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 800)
+    p = 1 / (1 + np.exp(-(2.6 * (2 * y - 1) + rng.normal(0, 1.8, 1600))))
+    best_t, best = best_f1_threshold(y, p)
+    from catdog_utils.evaluation import binary_metrics
+
+    assert best - 0.005 <= binary_metrics(y, p, 0.5).f1 < best  # the situation of the issue
+    assert exercises.check_best_threshold(best_t, y, p).ok
+    near_miss = exercises.check_best_threshold(0.5, y, p)
+    assert near_miss.status == "wrong" and "default" in near_miss.message
