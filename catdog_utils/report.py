@@ -224,10 +224,15 @@ def teaching_table(fig: Figures) -> str:
 
 
 def index_table(fig: Figures) -> str:
-    """00_index's table of the computer's time to run every cell of each chapter."""
-    rows = ["| # | cells run, `full` | cells run, `class` |", "| --- | --- | --- |"]
+    """00_index's table: time in class (planned) and to run every cell (measured)."""
+    rows = [
+        "| # | in class | cells run, `full` | cells run, `class` |",
+        "| --- | --- | --- | --- |",
+    ]
     rows += [
-        f"| {stem[:2]} | {f} | {c} |" for stem, _, f, c in _chapter_rows(fig) if stem in IN_CLASS
+        f"| {stem[:2]} | {IN_CLASS[stem]} | {f} | {c} |"
+        for stem, _, f, c in _chapter_rows(fig)
+        if stem in IN_CLASS
     ]
     return "\n".join(rows) + "\n"
 
