@@ -177,32 +177,6 @@ def check_flatten_size(answer: object, image_size: int = 128, filters: int = 32)
     )
 
 
-def check_largest_layer(answer: object, model: keras.Model) -> Feedback:
-    """Exercise 02.3: the name of the layer that holds the most parameters."""
-    counts = {layer.name: layer.count_params() for layer in model.layers}
-    total = sum(counts.values())
-    biggest = max(counts, key=lambda name: counts[name])
-    if answer is None:
-        return _open("look at the 'parameters' column of the layer table, or count_params().")
-    name = str(answer).strip()
-    if name.lower() == biggest.lower():
-        return Feedback(
-            "right",
-            f"{biggest!r} holds {counts[biggest]:,} of {total:,} parameters "
-            f"({counts[biggest] / total:.1%}): after Flatten every input number has its own "
-            "weight to every unit, so this layer grows with the image size.",
-        )
-    if name not in counts:
-        return Feedback(
-            "wrong", f"{name!r} is not a layer of this model; its layers are {list(counts)}."
-        )
-    return Feedback(
-        "wrong",
-        f"{name!r} has {counts[name]:,} parameters ({counts[name] / total:.1%}); another "
-        "layer has far more.",
-    )
-
-
 def check_gap_dense_params(answer: object, model: keras.Model) -> Feedback:
     """Exercise 02.3: parameters of ``model``'s hidden Dense layer if Flatten were replaced by
     global average pooling (one average per feature map of the last convolution)."""
@@ -473,89 +447,6 @@ def check_smallest_gap(answer: object, rows: Sequence[dict]) -> Feedback:
 
 
 # --- 06 · predicting new photos --------------------------------------------------------
-
-
-def check_flip_threshold(
-    answer: object,
-    probability: float,
-    y_val: Sequence[int] | np.ndarray | None = None,
-    val_probs: Sequence[float] | np.ndarray | None = None,
-) -> Feedback:
-    """Exercise 06.1: the threshold at which a photo's label changes (its own probability).
-
-    With validation labels and probabilities, the verdict also says what moving the
-    threshold there would cost on the validation photos.
-    """
-    hint = "a photo is called 'dog' when its probability of dog is at least the threshold."
-    if answer is None:
-        return _open(hint)
-    p = float(probability)
-    if math.isnan(p):
-        return Feedback("open", "this photo could not be read, so it has no probability.")
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
-    if not abs(value - p) <= 5e-4:
-        where = "already cat: it changes lower" if value > p else "still dog: it changes higher"
-        return Feedback("wrong", f"at {value:.4g} the photo is {where}. Hint: {hint}")
-    why = f"P(dog) = {p:.4f}: the photo is called dog at every threshold up to {p:.4f}, cat above."
-    if y_val is not None and val_probs is not None:
-        y = np.asarray(y_val).astype(int).reshape(-1)
-        probs = np.asarray(val_probs, dtype=float).reshape(-1)
-        past = probs > p if p >= 0.5 else probs >= p  # "dog" once the threshold flips the photo
-        from .evaluation import mistakes as count_mistakes
-
-        mistakes = []
-        for called_dog in (probs >= 0.5, past):
-            cats, dogs = count_mistakes(y, called_dog)
-            mistakes.append((cats, dogs, 1 - (cats + dogs) / max(len(y), 1)))
-        (c0, d0, a0), (c1, d1, a1) = mistakes
-        why += (
-            f" Moving the threshold from 0.5 far enough to flip it changes the {len(y)} validation "
-            f"photos' mistakes from {c0} cats called dogs + {d0} dogs called cats to {c1} + "
-            f"{d1} (accuracy {a0:.1%} -> {a1:.1%}): that, not one photo, decides the threshold."
-        )
-    return Feedback("right", why)
-
-
-def _count_right(
-    probs: Sequence[float] | np.ndarray, labels: Sequence[int], threshold: float
-) -> int:
-    p = np.asarray(probs, dtype=float).reshape(-1)
-    y = np.asarray(labels).astype(int).reshape(-1)
-    ok = ~np.isnan(p)  # a photo that could not be read is never right
-    return int(np.sum(ok & ((p >= threshold).astype(int) == y)))
-
-
-def check_photos_right(
-    answer: object,
-    probs: Sequence[float] | np.ndarray,
-    labels: Sequence[int] | None,
-    threshold: float = 0.5,
-) -> Feedback:
-    """Exercise 06.2: how many photos are right at ``threshold`` (labels 0 cat, 1 dog)."""
-    hint = (
-        "predict.label_for(p, threshold) gives each photo's label; compare it with "
-        "predict.LABELS[true label] and count the matches."
-    )
-    if answer is None:
-        return _open(hint)
-    if labels is None:
-        return Feedback(
-            "open", "these photos have no labels.csv, so nobody knows which answers are right."
-        )
-    expected = _count_right(probs, labels, threshold)
-    n = len(labels)
-    at_half = _count_right(probs, labels, 0.5)
-    return _number(
-        answer,
-        expected,
-        f"{expected} of {n} right at threshold {threshold:.3f}, against {at_half} at 0.5. "
-        f"With {n} photos one answer moves the score by {100 / n:.0f} points: too few to "
-        "choose a threshold with, which is why it is chosen on the validation photos.",
-        hint,
-    )
 
 
 def check_export_size_ratio(
