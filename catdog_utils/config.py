@@ -179,3 +179,12 @@ def runs_dir(profile: str = "full") -> Path:
 def default_source() -> str:
     """The data source: ``$CATDOG_DATA_SOURCE`` if set, else Microsoft's public zip."""
     return os.environ.get("CATDOG_DATA_SOURCE") or DEFAULT_SOURCE_URL
+
+
+def relative(path: str | Path) -> Path:
+    """``path`` relative to the project folder (for printing); unchanged if it is elsewhere."""
+    path = Path(os.path.abspath(path))  # not resolved: a symlinked data folder keeps its name
+    try:
+        return path.relative_to(os.path.abspath(project_root()))
+    except ValueError:
+        return path

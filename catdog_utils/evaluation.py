@@ -201,3 +201,10 @@ def grad_cam(model: keras.Model, image: np.ndarray, layer_name: str | None = Non
     cam = tf.image.resize(cam[..., None], image.shape[:2])[0, :, :, 0].numpy()
     peak = cam.max()
     return cam / peak if peak > 0 else cam
+
+
+def mistakes(y_true: np.ndarray, called_dog: np.ndarray) -> tuple[int, int]:
+    """``(cats called dog, dogs called cat)`` for the given decisions (True = called dog)."""
+    y = np.asarray(y_true).astype(int).reshape(-1)
+    dog = np.asarray(called_dog, dtype=bool).reshape(-1)
+    return int(np.sum(dog & (y == 0))), int(np.sum(~dog & (y == 1)))

@@ -79,12 +79,21 @@ def check_dataset_bytes(answer: object, size: int = 128, count: int = 8000) -> F
 def check_dog_fraction(answer: object, labels: Sequence[int]) -> Feedback:
     """Exercise 01.2: the fraction of dogs in a label array (a balanced set gives 0.5)."""
     expected = float(np.mean(np.asarray(labels)))
+    hint = "labels are 0 for cats and 1 for dogs, so their mean is the fraction of dogs."
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and value > 1:
+        if math.isclose(value, 100 * expected, rel_tol=1e-3):
+            return Feedback("wrong", f"{value:g} is a percentage: give a fraction between 0 and 1.")
+        return Feedback("wrong", f"{value:g} is more than 1: a count, not a fraction? Hint: {hint}")
     return _number(
         answer,
         expected,
         f"dogs are {expected:.3f} of the images, so always answering 'dog' scores "
         f"{max(expected, 1 - expected):.1%}: the accuracy any model must beat.",
-        "labels are 0 for cats and 1 for dogs, so their mean is the fraction of dogs.",
+        hint,
         rel=1e-3,
     )
 
@@ -168,29 +177,36 @@ def check_flatten_size(answer: object, image_size: int = 128, filters: int = 32)
     )
 
 
-def check_largest_layer(answer: object, model: keras.Model) -> Feedback:
-    """Exercise 02.3: the name of the layer that holds the most parameters."""
-    counts = {layer.name: layer.count_params() for layer in model.layers}
-    total = sum(counts.values())
-    biggest = max(counts, key=lambda name: counts[name])
+def check_gap_dense_params(answer: object, model: keras.Model) -> Feedback:
+    """Exercise 02.3: parameters of ``model``'s hidden Dense layer if Flatten were replaced by
+    global average pooling (one average per feature map of the last convolution)."""
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    denses = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    hint = (
+        "global average pooling leaves one number per feature map of the last convolution; "
+        "a Dense layer has inputs x units weights + units biases."
+    )
     if answer is None:
-        return _open("look at the 'parameters' column of the layer table, or count_params().")
-    name = str(answer).strip()
-    if name.lower() == biggest.lower():
+        return _open(hint)
+    channels, units = int(convs[-1].filters), int(denses[0].units)
+    expected = channels * units + units
+    now = denses[0].count_params()
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = None
+    if value == now:
         return Feedback(
-            "right",
-            f"{biggest!r} holds {counts[biggest]:,} of {total:,} parameters "
-            f"({counts[biggest] / total:.1%}): after Flatten every input number has its own "
-            "weight to every unit, so this layer grows with the image size.",
+            "wrong", f"{now:,} is the dense layer as it is now, after Flatten. Hint: {hint}"
         )
-    if name not in counts:
-        return Feedback(
-            "wrong", f"{name!r} is not a layer of this model; its layers are {list(counts)}."
-        )
-    return Feedback(
-        "wrong",
-        f"{name!r} has {counts[name]:,} parameters ({counts[name] / total:.1%}); another "
-        "layer has far more.",
+    if value == channels * units:
+        return Feedback("wrong", f"{value:,.0f} forgets the {units} biases. Hint: {hint}")
+    return _number(
+        answer,
+        expected,
+        f"{channels} averages x {units} units + {units} biases = {expected:,}, against "
+        f"{now:,} after Flatten ({now / expected:.0f}x fewer), whatever the image size.",
+        hint,
     )
 
 
@@ -209,17 +225,39 @@ def check_steps_per_epoch(answer: object, n_images: int = 6400, batch_size: int 
 
 
 def check_has_dropout(model: keras.Model | None, rate: float | None = None) -> Feedback:
-    """Exercise 03.2: a model with a Dropout layer between Flatten and the output."""
+    """Exercise 03.2: the baseline with Dropout between the hidden Dense layer and the
+    output, compiled.
+
+    Layers are read in order, so a model without ``Flatten`` (or with no Dense layer at
+    all) gets "Not yet" with a hint, never an exception.
+    """
+    hint = (
+        "put keras.layers.Dropout(0.5) between Dense(128) and the output Dense(1), then "
+        "model.compile(optimizer='adam', loss='binary_crossentropy', metrics=['accuracy'])."
+    )
     if model is None:
-        return _open("build the baseline again with keras.layers.Dropout(0.5) after Dense(128).")
-    names = [type(layer).__name__ for layer in model.layers]
-    if "Dropout" not in names:
-        return Feedback("wrong", f"no Dropout layer among {names}.")
-    drop = next(layer for layer in model.layers if type(layer).__name__ == "Dropout")
+        return _open(hint)
+    layers = list(getattr(model, "layers", []))
+    if not layers:
+        return Feedback("wrong", f"expected a keras.Model, got {type(model).__name__}. {hint}")
+    kinds = [type(layer).__name__ for layer in layers]
+    if "Dropout" not in kinds:
+        return Feedback("wrong", f"no Dropout layer among {kinds}. Hint: {hint}")
+    if len(kinds) < 2 or kinds[-1] != "Dense" or getattr(layers[-1], "units", None) != 1:
+        return Feedback("wrong", f"the last layer must be the Dense(1) output, got {kinds}.")
+    drop_at = kinds.index("Dropout")
+    dense_before = [k for k in kinds[:drop_at] if k == "Dense"]
+    if drop_at != len(kinds) - 2 or not dense_before:
+        return Feedback(
+            "wrong",
+            f"Dropout is layer {drop_at} of {kinds}: the exercise puts it right after "
+            "Dense(128), just before the output (on the inputs of the last layer).",
+        )
+    drop = layers[drop_at]
     if rate is not None and not math.isclose(drop.rate, rate):
         return Feedback("wrong", f"Dropout rate is {drop.rate}, the exercise asks for {rate}.")
-    if names.index("Dropout") < names.index("Flatten"):
-        return Feedback("wrong", "put Dropout after Flatten (on the Dense layer's inputs).")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        return Feedback("wrong", f"the model is not compiled yet. Hint: {hint}")
     return Feedback(
         "right",
         f"Dropout({drop.rate}) adds no parameters ({model.count_params():,} in all); it "
@@ -227,47 +265,141 @@ def check_has_dropout(model: keras.Model | None, rate: float | None = None) -> F
     )
 
 
+def check_best_epoch(answer: object, history: dict[str, Sequence[float]]) -> Feedback:
+    """Exercise 03.3: the epoch (counted from 1) with the lowest validation loss."""
+    hint = "np.argmin(history['val_loss']) gives a position counted from 0; epochs count from 1."
+    if answer is None:
+        return _open(hint)
+    val_loss = np.asarray(history["val_loss"], dtype=float)
+    expected = int(np.argmin(val_loss)) + 1
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected an epoch number, got {answer!r}. Hint: {hint}")
+    if value == expected:
+        last = len(val_loss)
+        after = (
+            f"; {last - expected} more epochs took it to {val_loss[-1]:.4f} while the "
+            f"training loss kept falling: the model overfits from here on"
+            if expected < last
+            else "; it was still falling at the end: more epochs could help"
+        )
+        return Feedback(
+            "right", f"epoch {expected}: validation loss {val_loss[expected - 1]:.4f}{after}."
+        )
+    if value == expected - 1:
+        return Feedback("wrong", f"{value:g} counts from 0. Hint: {hint}")
+    if "val_accuracy" in history and value == int(np.argmax(history["val_accuracy"])) + 1:
+        return Feedback(
+            "wrong",
+            f"epoch {value:g} has the best validation accuracy; the question asks for the "
+            "lowest validation loss (they need not coincide).",
+        )
+    if value == len(val_loss):
+        return Feedback(
+            "wrong", f"{value:g} is the last epoch, where the loss is not the lowest. Hint: {hint}"
+        )
+    return Feedback("wrong", f"epoch {value:g} is not it. Hint: {hint}")
+
+
 # --- 04 · evaluation -------------------------------------------------------------------
 
 
 def check_precision(answer: object, cm: Sequence[Sequence[int]]) -> Feedback:
     """Exercise 04.1: precision for "dog" from a 2x2 confusion matrix (rows true)."""
-    (_, fp), (_, tp) = np.asarray(cm)
+    (tn, fp), (fn, tp) = np.asarray(cm)
     expected = tp / (tp + fp) if tp + fp else 0.0
+    hint = (
+        "precision = true dogs among the photos called dog; the rows are the true class, "
+        "the columns what the model said."
+    )
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = None
+    for name, other in (
+        ("the recall (dogs found among the true dogs)", tp / (tp + fn) if tp + fn else -1),
+        ("the accuracy", (tp + tn) / max(tp + tn + fp + fn, 1)),
+    ):
+        distinct = not math.isclose(other, expected, rel_tol=1e-3)
+        if value is not None and distinct and math.isclose(value, other, rel_tol=1e-3):
+            return Feedback("wrong", f"{value:.4f} is {name}. Hint: {hint}")
     return _number(
         answer,
         expected,
         f"precision = TP / (TP + FP) = {tp} / ({tp} + {fp}) = {expected:.4f}: of the photos "
         "called dog, this fraction were dogs.",
-        "the second column holds everything predicted 'dog'; the true dogs are in the second row.",
+        hint,
         rel=1e-3,
     )
 
 
-def check_best_threshold(answer: object, y_true: np.ndarray, probs: np.ndarray) -> Feedback:
-    """Exercise 04.2: the threshold that maximises F1 on the given (validation) data."""
+def cat_f1(y_true: np.ndarray, probs: np.ndarray, threshold: float) -> float:
+    """F1 for "cat": a photo is called cat when its dog probability is below ``threshold``."""
+    y = np.asarray(y_true).astype(int).reshape(-1)
+    called_cat = np.asarray(probs, dtype=float).reshape(-1) < threshold
+    tp = int(np.sum(called_cat & (y == 0)))
+    wrong = int(np.sum(called_cat & (y == 1))) + int(np.sum(~called_cat & (y == 0)))
+    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
+
+
+def best_cat_f1_threshold(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """The threshold with the highest F1 for "cat" (the smallest one if several tie)."""
+    p = np.asarray(probs, dtype=float).reshape(-1)
+    candidates = np.unique(np.r_[p, np.nextafter(p.max(), 2.0)])
+    scores = [cat_f1(y_true, p, t) for t in candidates]
+    best = int(np.argmax(scores))
+    return float(candidates[best]), float(scores[best])
+
+
+def check_best_threshold(
+    answer: object, y_true: np.ndarray, probs: np.ndarray, positive: str = "dog"
+) -> Feedback:
+    """Exercise 04.2: the threshold that maximises F1 on the given (validation) data.
+
+    ``positive`` says whose F1: ``"dog"`` (called dog at or above the threshold) or ``"cat"``
+    (called cat below it).  Only a threshold that reaches the best F1 is right (within 1e-6:
+    ties between neighbouring probabilities), so the default 0.5 and the other class's best
+    threshold get "Not yet" unless they really are best.
+    """
     from .evaluation import best_f1_threshold, binary_metrics
 
-    threshold, best = best_f1_threshold(y_true, probs)
-    if answer is None:
-        return _open(
-            "try every distinct probability as the threshold (np.unique(probs)) and keep "
-            "the best F1."
+    def f1_at(t: float) -> float:
+        return (
+            cat_f1(y_true, probs, t) if positive == "cat" else binary_metrics(y_true, probs, t).f1
         )
+
+    if positive == "cat":
+        threshold, best = best_cat_f1_threshold(y_true, probs)
+        other, other_name = best_f1_threshold(y_true, probs)[0], "dog"
+    else:
+        threshold, best = best_f1_threshold(y_true, probs)
+        other, other_name = best_cat_f1_threshold(y_true, probs)[0], "cat"
+    hint = (
+        f"compute the F1 for {positive} at every distinct probability (np.unique(probs)) "
+        "used as the threshold and keep the best."
+    )
+    if answer is None:
+        return _open(hint)
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
-    f1 = binary_metrics(y_true, probs, value).f1
-    if f1 >= best - 0.005:
+    f1 = f1_at(value)
+    if f1 >= best - 1e-6:
         return Feedback(
             "right",
-            f"F1 {f1:.4f} at {value:.3f} (the best is {best:.4f} at {threshold:.3f}); chosen on "
-            "validation data, so the test set stays an honest judge.",
+            f"F1 for {positive} {f1:.4f} at {value:.3f}, the best there is (at 0.5: "
+            f"{f1_at(0.5):.4f}); chosen on validation data, so the test set stays an honest "
+            "judge.",
         )
-    return Feedback(
-        "wrong", f"F1 at {value:.3f} is {f1:.4f}; a better threshold reaches {best:.4f}."
-    )
+    if math.isclose(value, 0.5):
+        why = "0.5 is the default threshold, not the best one"
+    elif math.isclose(value, other, abs_tol=1e-9):
+        why = f"{value:.3f} is the best threshold for the F1 of {other_name}, not of {positive}"
+    else:
+        why = f"F1 at {value:.3f} is {f1:.4f}"
+    return Feedback("wrong", f"{why}; a better threshold reaches {best:.4f}. Hint: {hint}")
 
 
 # --- 05 · improving the model ----------------------------------------------------------
@@ -416,87 +548,6 @@ def _is_int(answer: object) -> bool:
 # --- 06 · predicting new photos --------------------------------------------------------
 
 
-def check_flip_threshold(
-    answer: object,
-    probability: float,
-    y_val: Sequence[int] | np.ndarray | None = None,
-    val_probs: Sequence[float] | np.ndarray | None = None,
-) -> Feedback:
-    """Exercise 06.1: the threshold at which a photo's label changes (its own probability).
-
-    With validation labels and probabilities, the verdict also says what moving the
-    threshold there would cost on the validation photos.
-    """
-    hint = "a photo is called 'dog' when its probability of dog is at least the threshold."
-    if answer is None:
-        return _open(hint)
-    p = float(probability)
-    if math.isnan(p):
-        return Feedback("open", "this photo could not be read, so it has no probability.")
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
-    if not abs(value - p) <= 5e-4:
-        where = "already cat: it changes lower" if value > p else "still dog: it changes higher"
-        return Feedback("wrong", f"at {value:.4g} the photo is {where}. Hint: {hint}")
-    why = f"P(dog) = {p:.4f}: the photo is called dog at every threshold up to {p:.4f}, cat above."
-    if y_val is not None and val_probs is not None:
-        y = np.asarray(y_val).astype(int).reshape(-1)
-        probs = np.asarray(val_probs, dtype=float).reshape(-1)
-        past = probs > p if p >= 0.5 else probs >= p  # "dog" once the threshold flips the photo
-        mistakes = []
-        for called_dog in (probs >= 0.5, past):
-            cats, dogs = int(np.sum(called_dog & (y == 0))), int(np.sum(~called_dog & (y == 1)))
-            mistakes.append((cats, dogs, 1 - (cats + dogs) / max(len(y), 1)))
-        (c0, d0, a0), (c1, d1, a1) = mistakes
-        why += (
-            f" Moving the threshold from 0.5 far enough to flip it changes the {len(y)} validation "
-            f"photos' mistakes from {c0} cats called dogs + {d0} dogs called cats to {c1} + "
-            f"{d1} (accuracy {a0:.1%} -> {a1:.1%}): that, not one photo, decides the threshold."
-        )
-    return Feedback("right", why)
-
-
-def _count_right(
-    probs: Sequence[float] | np.ndarray, labels: Sequence[int], threshold: float
-) -> int:
-    p = np.asarray(probs, dtype=float).reshape(-1)
-    y = np.asarray(labels).astype(int).reshape(-1)
-    ok = ~np.isnan(p)  # a photo that could not be read is never right
-    return int(np.sum(ok & ((p >= threshold).astype(int) == y)))
-
-
-def check_photos_right(
-    answer: object,
-    probs: Sequence[float] | np.ndarray,
-    labels: Sequence[int] | None,
-    threshold: float = 0.5,
-) -> Feedback:
-    """Exercise 06.2: how many photos are right at ``threshold`` (labels 0 cat, 1 dog)."""
-    hint = (
-        "predict.label_for(p, threshold) gives each photo's label; compare it with "
-        "predict.LABELS[true label] and count the matches."
-    )
-    if answer is None:
-        return _open(hint)
-    if labels is None:
-        return Feedback(
-            "open", "these photos have no labels.csv, so nobody knows which answers are right."
-        )
-    expected = _count_right(probs, labels, threshold)
-    n = len(labels)
-    at_half = _count_right(probs, labels, 0.5)
-    return _number(
-        answer,
-        expected,
-        f"{expected} of {n} right at threshold {threshold:.3f}, against {at_half} at 0.5. "
-        f"With {n} photos one answer moves the score by {100 / n:.0f} points: too few to "
-        "choose a threshold with, which is why it is chosen on the validation photos.",
-        hint,
-    )
-
-
 def check_export_size_ratio(
     answer: object,
     keras_path: str | Path,
@@ -528,3 +579,118 @@ def check_export_size_ratio(
                 "never trains, so the export leaves them out."
             )
     return _number(answer, expected, why, hint, rel=1e-2)
+
+
+def labels_changed(probs: Sequence[float] | np.ndarray, old: float, new: float) -> int:
+    """How many photos get another label when the threshold moves from ``old`` to ``new``."""
+    p = np.asarray(probs, dtype=float).reshape(-1)
+    return int(np.sum((p >= old) != (p >= new)))
+
+
+def check_labels_changed(
+    answer: object,
+    y_val: Sequence[int] | np.ndarray,
+    val_probs: Sequence[float] | np.ndarray,
+    old: float = 0.5,
+    new: float = 0.5,
+) -> Feedback:
+    """Exercise 06.1: validation photos whose label changes between thresholds ``old``, ``new``."""
+    hint = (
+        "a photo is called dog when its probability is at least the threshold: compare "
+        "val_probs >= old with val_probs >= new and count the photos where they differ."
+    )
+    if answer is None:
+        return _open(hint)
+    y = np.asarray(y_val).astype(int).reshape(-1)
+    p = np.asarray(val_probs, dtype=float).reshape(-1)
+    expected = labels_changed(p, old, new)
+    from .evaluation import mistakes as count_mistakes
+
+    mistakes = [sum(count_mistakes(y, p >= t)) for t in (old, new)]
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = None
+    net = abs(mistakes[1] - mistakes[0])
+    if value is not None and value == net and net != expected:
+        return Feedback(
+            "wrong",
+            f"{net} is how much the number of mistakes changes ({mistakes[0]} -> "
+            f"{mistakes[1]}); some photos changed from right to wrong and others from wrong to "
+            f"right, and those cancel. Hint: {hint}",
+        )
+    moved = np.flatnonzero((p >= old) != (p >= new))
+    fixed = int(np.sum((p[moved] >= new).astype(int) == y[moved]))
+    return _number(
+        answer,
+        expected,
+        f"{expected} of {len(p)} validation photos change label between {old:.3f} and "
+        f"{new:.3f}: {fixed} become right, {expected - fixed} become wrong (mistakes "
+        f"{mistakes[0]} -> {mistakes[1]}). Only photos with a probability between the two "
+        "thresholds can move.",
+        hint,
+    )
+
+
+def dog_flap_threshold(
+    y_val: Sequence[int] | np.ndarray, val_probs: Sequence[float] | np.ndarray, max_cats: float
+) -> float:
+    """The lowest threshold at which at most ``max_cats`` of the cats are called dog."""
+    y = np.asarray(y_val).astype(int).reshape(-1)
+    p = np.asarray(val_probs, dtype=float).reshape(-1)
+    cats = np.sort(p[y == 0])[::-1]  # a cat is called dog when p >= threshold
+    allowed = int(math.floor(max_cats * len(cats) + 1e-9))
+    if allowed >= len(cats):
+        return 0.0
+    return float(np.nextafter(cats[allowed], 2.0))  # just above the first cat not allowed
+
+
+def check_dog_flap_threshold(
+    answer: object,
+    y_val: Sequence[int] | np.ndarray,
+    val_probs: Sequence[float] | np.ndarray,
+    max_cats: float = 0.05,
+) -> Feedback:
+    """Exercise 06.2: the lowest threshold that calls at most ``max_cats`` of the validation
+    cats "dog" (a dog flap that must hardly ever open for a cat)."""
+    hint = (
+        f"the threshold must lie above all but {max_cats:.0%} of the cats' probabilities; "
+        "np.sort the cats' val_probs, or try every distinct probability as the threshold."
+    )
+    if answer is None:
+        return _open(hint)
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
+    from . import evaluation
+
+    y = np.asarray(y_val).astype(int).reshape(-1)
+    p = np.asarray(val_probs, dtype=float).reshape(-1)
+    best = dog_flap_threshold(y, p, max_cats)
+    n_cats, n_dogs = int(np.sum(y == 0)), int(np.sum(y == 1))
+
+    def counts(t: float) -> tuple[int, int]:
+        return evaluation.mistakes(y, p >= t)
+
+    cats, dogs = counts(value)
+    best_cats, best_dogs = counts(best)
+    if cats > max_cats * n_cats + 1e-9:
+        return Feedback(
+            "wrong",
+            f"at {value:.4g}, {cats} of {n_cats} cats ({cats / n_cats:.1%}) would open the "
+            f"flap, more than {max_cats:.0%}: the threshold must be higher. Hint: {hint}",
+        )
+    if dogs > best_dogs:
+        return Feedback(
+            "wrong",
+            f"at {value:.4g} few enough cats get in ({cats}), but {dogs} of {n_dogs} dogs "
+            f"are shut out; a lower threshold keeps out as many cats and shuts out only "
+            f"{best_dogs}. Hint: {hint}",
+        )
+    return Feedback(
+        "right",
+        f"{value:.4f}: {cats} of {n_cats} cats ({cats / n_cats:.1%}) get in, and {dogs} of "
+        f"{n_dogs} dogs ({dogs / n_dogs:.1%}) are shut out. Keeping cats out costs dogs: "
+        "only a better model avoids both.",
+    )

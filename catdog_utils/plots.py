@@ -1066,3 +1066,61 @@ def gradcam_grid(
             colors[i] if colors else None,
         )
     return _finish(fig, title)
+
+
+def threshold_curve(
+    probs: Any,
+    labels: Any,
+    marked: Mapping[str, float] | None = None,
+    title: str | None = "What each threshold does",
+) -> Figure:
+    """Cats called dog, dogs called cat and accuracy (in %) for every threshold from 0 to 1.
+
+    ``marked`` draws a labelled vertical line at each named threshold (``{"0.5": 0.5}``).
+    """
+    p = np.asarray(probs, dtype=float).reshape(-1)
+    y = np.asarray(labels).astype(int).reshape(-1)
+    grid = np.unique(np.r_[np.linspace(0, 1, 201), list((marked or {}).values())])
+    called = p[None, :] >= grid[:, None]
+    n_cats, n_dogs = max(int(np.sum(y == 0)), 1), max(int(np.sum(y == 1)), 1)
+    cats_wrong = 100 * np.sum(called & (y == 0), axis=1) / n_cats
+    dogs_wrong = 100 * np.sum(~called & (y == 1), axis=1) / n_dogs
+    accuracy = 100 * np.mean(called == (y == 1), axis=1)
+    fig, axes = _figure(figsize=(7.0, 4.0))
+    ax = axes[0, 0]
+    ax.plot(grid, cats_wrong, color=CLASS_COLORS[0], label="cats called dog (% of cats)")
+    ax.plot(grid, dogs_wrong, color=CLASS_COLORS[1], label="dogs called cat (% of dogs)")
+    ax.plot(grid, accuracy, color=RIGHT_COLOR, lw=2, label="accuracy (%)")
+    for i, (name, t) in enumerate((marked or {}).items()):
+        ax.axvline(t, color=REFERENCE_COLOR, ls="--" if i == 0 else ":", lw=1)
+        ax.annotate(
+            name, (t, 100), xytext=(3, -12 - 11 * i), textcoords="offset points", fontsize=8
+        )
+    ax.set(xlim=(0, 1), ylim=(0, 102), xlabel="threshold (dog if P(dog) >= threshold)")
+    ax.set_ylabel("% of photos")
+    ax.legend(fontsize=8, loc="center right")
+    return _finish(fig, title, ax)
+
+
+def error_bars(
+    values: Mapping[str, Sequence[float] | np.ndarray],
+    xlabel: str = "",
+    title: str | None = None,
+) -> Figure:
+    """One horizontal bar per named sample: its mean, with +- one standard error.
+
+    For measurements repeated over many photos (the occlusion test of chapter 06, say), so
+    that the eye compares the means *and* how sure each one is.
+    """
+    names = list(values)
+    samples = [np.asarray(values[name], dtype=float).reshape(-1) for name in names]
+    means = np.array([s.mean() for s in samples])
+    errors = np.array([s.std(ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0 for s in samples])
+    fig, axes = _figure(figsize=(7.0, 0.6 * len(names) + 1.2))
+    ax = axes[0, 0]
+    rows = np.arange(len(names))[::-1]
+    ax.barh(rows, means, xerr=errors, color=CLASS_COLORS[1], capsize=4, height=0.6)
+    ax.axvline(0, color=REFERENCE_COLOR, lw=1)
+    ax.set_yticks(rows, names, fontsize=8)
+    ax.set_xlabel(xlabel)
+    return _finish(fig, title, ax)

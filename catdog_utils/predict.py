@@ -489,3 +489,46 @@ def predict_image(
 ) -> Prediction:
     """Predict one photo (see :func:`predict_images`); a bad file sets ``error``, never raises."""
     return predict_images(model, [path], threshold=threshold, batch_size=1)[0]
+
+
+def default_photo_folder(folder: str | Path | None = None) -> Path | None:
+    """The folder of new photos to classify: ``folder`` if given, else
+    ``$CATDOG_SINGLE_PREDICTION_DIR``, else the shared ``single_prediction`` folder beside the
+    project if it exists; ``None`` when there is none."""
+    import os
+
+    chosen = folder or os.environ.get("CATDOG_SINGLE_PREDICTION_DIR")
+    if chosen:
+        return Path(chosen).expanduser()
+    shared = config.project_root().parent / "shared/datasets/cats_and_dogs/single_prediction"
+    return shared if shared.is_dir() else None
+
+
+def read_labels_csv(folder: str | Path) -> dict[str, int]:
+    """``labels.csv`` beside a folder's photos (``file,label`` rows) as file name -> 0 cat / 1 dog.
+
+    ``cat``/``cats``/``dog``/``dogs`` in any case are accepted; no file gives ``{}``.
+    """
+    import csv
+
+    path = Path(folder) / "labels.csv"
+    if not path.is_file():
+        return {}
+    known: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            name = (row.get("label") or "").strip().lower().removesuffix("s")
+            if name not in LABELS or not row.get("file"):
+                raise InputNotFoundError(
+                    f"{path} line {line}: expected 'file,label' with label cat or dog, got "
+                    f"{dict(row)}; fix the line (or delete labels.csv to predict without labels)"
+                )
+            known[row["file"].strip()] = LABELS.index(name)
+    return known
+
+
+def labels_for(files: Sequence[str | Path], known: dict[str, int]) -> list[int] | None:
+    """The label of every file (by name) from :func:`read_labels_csv`, or ``None`` if any
+    photo has none (then nobody can say which answers are right)."""
+    labels = [known.get(Path(f).name) for f in files]
+    return None if any(label is None for label in labels) else [int(x) for x in labels]  # type: ignore[arg-type]

@@ -57,3 +57,11 @@ def test_importing_the_package_does_not_import_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_relative_paths_for_printing(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    root = config.project_root()
+    assert config.relative(root / "models" / "full" / "baseline.keras") == Path(
+        "models/full/baseline.keras"
+    )
+    assert config.relative(tmp_path / "x.jpg") == tmp_path / "x.jpg"  # outside: unchanged

@@ -118,3 +118,9 @@ def test_flip_tta_averages_each_image_with_its_mirror() -> None:
     ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(5, "float32"))).batch(2)
     got_ds = evaluation.predict_probabilities(model, ds, flip_tta=True)
     np.testing.assert_allclose(got_ds, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mistakes_counts_each_kind() -> None:
+    y = np.array([0, 0, 1, 1, 1])
+    called_dog = np.array([True, False, False, True, False])
+    assert evaluation.mistakes(y, called_dog) == (1, 2)

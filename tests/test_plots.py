@@ -327,3 +327,31 @@ def test_gradcam_overlay_and_grid(real_photos: list[np.ndarray]) -> None:
     assert _titles(grid) == ["a", "b"]
     with pytest.raises(ValueError, match="heatmaps"):
         plots.gradcam_grid(real_photos, [heat])
+
+
+def test_threshold_curve_counts_each_kind_of_mistake() -> None:
+    probs = np.array([0.1, 0.4, 0.6, 0.9])
+    labels = np.array([0, 1, 0, 1])
+    fig = _drawn(plots.threshold_curve(probs, labels, marked={"0.5": 0.5, "best": 0.55}))
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    x = lines["accuracy (%)"].get_xdata()
+    at = int(np.flatnonzero(np.isclose(x, 0.5))[0])
+    # at 0.5: the cat at 0.6 is called dog, the dog at 0.4 is called cat
+    assert lines["cats called dog (% of cats)"].get_ydata()[at] == 50
+    assert lines["dogs called cat (% of dogs)"].get_ydata()[at] == 50
+    assert lines["accuracy (%)"].get_ydata()[at] == 50
+    assert lines["accuracy (%)"].get_ydata()[0] == 50  # threshold 0: everything is a dog
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.5", "best"]
+
+
+def test_error_bars_mean_and_standard_error() -> None:
+    fig = _drawn(plots.error_bars({"a": [1.0, 3.0], "b": [0.5, 0.5, 0.5]}, xlabel="drop"))
+    bars = fig.axes[0].patches
+    assert [round(b.get_width(), 6) for b in bars] == [2.0, 0.5]
+    from matplotlib.container import ErrorbarContainer
+
+    ticks = {t.get_text(): t.get_position()[1] for t in fig.axes[0].get_yticklabels()}
+    assert ticks["a"] > ticks["b"]  # the first sample on top
+    bars_errors = next(c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer))
+    spans = [seg[1][0] - seg[0][0] for seg in bars_errors.lines[2][0].get_segments()]
+    assert np.allclose(spans, [2 * 1.0, 0.0])  # std 1.414 / sqrt(2) = 1.0 either side; none

@@ -434,3 +434,23 @@ def test_prediction_to_json_is_one_line(tmp_path: Path) -> None:
     assert good.describe() == "photos/cat 1.jpg: cat (probability of dog 0.250)"
     assert bad.describe().endswith("error: Cannot use image x.jpg: empty")
     assert good.ok and not bad.ok
+
+
+def test_labels_csv_of_a_photo_folder(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    from catdog_utils.errors import CatdogError
+
+    assert predict.read_labels_csv(tmp_path) == {}
+    (tmp_path / "labels.csv").write_text("file,label\na.jpg,cat\nb.jpg, Dogs\n", encoding="utf-8")
+    known = predict.read_labels_csv(tmp_path)
+    assert known == {"a.jpg": 0, "b.jpg": 1}
+    assert predict.labels_for([tmp_path / "b.jpg", "a.jpg"], known) == [1, 0]
+    assert predict.labels_for(["a.jpg", "c.jpg"], known) is None  # c.jpg has no label
+    (tmp_path / "labels.csv").write_text("file,label\na.jpg,kitten\n", encoding="utf-8")
+    with pytest.raises(CatdogError, match="line 2"):
+        predict.read_labels_csv(tmp_path)
+
+
+def test_default_photo_folder(tmp_path, monkeypatch) -> None:  # noqa: ANN001 - pytest fixtures
+    monkeypatch.setenv("CATDOG_SINGLE_PREDICTION_DIR", str(tmp_path / "env"))
+    assert predict.default_photo_folder(tmp_path / "mine") == tmp_path / "mine"
+    assert predict.default_photo_folder() == tmp_path / "env"

@@ -1,0 +1,320 @@
+"""The measured numbers quoted in README.md, docs/teaching.md and the 00 index, from one source.
+
+The source is the committed full run: the notebooks' printed summary lines (``Test accuracy:
+0.7875``, ``final training accuracy: 0.8978`` ...) and ``docs/timings-full.txt`` (and
+``docs/timings-class.txt``), which ``make run-notebooks`` keeps.  Each quoting file marks the
+generated part with ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``; ``make results``
+(``python -m catdog_utils.report``) rewrites those blocks, and ``--check`` says which files are
+out of step (``tests/test_report.py`` runs it).  Nothing here runs a notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The files whose marked blocks are generated, relative to the project root.
+TARGETS = ("README.md", "docs/teaching.md", "notebooks/00_index.ipynb")
+
+_BLOCK = re.compile(
+    r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S
+)
+
+#: Chapters in the order the course runs them, with their short names in the tables.
+CHAPTERS = {
+    "00_index": "00 index",
+    "01_data_exploration": "01 data exploration",
+    "02_building_the_cnn": "02 building the CNN",
+    "03_training": "03 training",
+    "04_evaluation": "04 evaluation",
+    "05_improving_the_model": "05 improving the model",
+    "06_predicting_new_images": "06 predicting new photos",
+}
+
+#: Time to read and run each chapter with a group (a planning figure, not a measurement).
+IN_CLASS = {
+    "01_data_exploration": "20-25 min",
+    "02_building_the_cnn": "25-30 min",
+    "03_training": "20-25 min",
+    "04_evaluation": "30 min",
+    "05_improving_the_model": "55 min (or a demonstration)",
+    "06_predicting_new_images": "25 min",
+}
+
+
+def notebook_text(path: str | Path) -> str:
+    """Everything the code cells of a notebook printed (stream and plain-text results)."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    parts: list[str] = []
+    for cell in cells:
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            text = out.get("text") or out.get("data", {}).get("text/plain", "")
+            parts.append("".join(text) if isinstance(text, list) else str(text))
+    return "\n".join(parts)
+
+
+def _last(pattern: str, text: str) -> re.Match[str] | None:
+    matches = list(re.finditer(pattern, text, re.M))
+    return matches[-1] if matches else None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The measured numbers of one committed run; ``None`` where a notebook did not print them."""
+
+    baseline_params: str | None
+    baseline_epochs: str | None
+    baseline_train_acc: str | None
+    baseline_test_acc: str | None
+    baseline_minutes: str | None
+    baseline_seconds_per_epoch: str | None
+    improved_params: str | None
+    improved_epochs: str | None
+    improved_minutes: str | None
+    improved_test_acc: str | None
+    improved_tta_acc: str | None
+    timings: dict[str, dict[str, int]]
+
+
+def read_timings(path: str | Path) -> dict[str, int]:
+    """Seconds per notebook from a ``make run-notebooks`` timings file (``{}`` if absent).
+
+    Keys are notebook stems (``03_training``, ``solutions/03_solutions``) and ``total``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    seconds: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^(?P<name>\S.*?)\s+(?P<secs>\d+) s$", line.strip())
+        if not match:
+            continue
+        name = match["name"]
+        if name.startswith("total"):
+            seconds["total"] = int(match["secs"])
+        else:
+            stem = name.removeprefix("notebooks/").removesuffix(".ipynb")
+            seconds[stem] = int(match["secs"])
+    return seconds
+
+
+def collect(root: str | Path) -> Figures:
+    """Read the figures from the committed notebooks and timings files under ``root``."""
+    root = Path(root)
+    nbs = root / "notebooks"
+    t03 = notebook_text(nbs / "03_training.ipynb")
+    t04 = notebook_text(nbs / "04_evaluation.ipynb")
+    t05_path = nbs / "05_improving_the_model.ipynb"
+    t05 = notebook_text(t05_path) if t05_path.is_file() else ""
+
+    def grab(pattern: str, text: str, group: int | str = 1) -> str | None:
+        match = _last(pattern, text)
+        return match[group] if match else None
+
+    final = _last(r"^final model: ([\d,]+) parameters, (\d+) epochs, ([\d.]+) minutes", t05)
+    return Figures(
+        baseline_params=grab(r"^parameters: ([\d,]+)$", t03),
+        baseline_epochs=grab(r"^epochs:\s+(\d+)$", t03),
+        baseline_train_acc=grab(r"^final training accuracy:\s+([\d.]+)$", t03),
+        baseline_test_acc=grab(r"^Test accuracy: ([\d.]+)$", t04),
+        baseline_minutes=grab(r"^training time:\s+([\d.]+) min$", t03),
+        baseline_seconds_per_epoch=grab(r"^seconds per epoch:\s+([\d.]+) \(median\)", t03),
+        improved_params=final[1] if final else None,
+        improved_epochs=final[2] if final else None,
+        improved_minutes=final[3] if final else None,
+        improved_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t05),
+        improved_tta_acc=grab(r"^Test accuracy with flip TTA: ([\d.]+)$", t05),
+        timings={
+            profile: read_timings(root / "docs" / f"timings-{profile}.txt")
+            for profile in ("full", "class")
+        },
+    )
+
+
+def _or_dash(value: str | None) -> str:
+    return value if value is not None else "-"
+
+
+def _seconds(timings: dict[str, int], stem: str) -> str:
+    return f"{timings[stem]} s" if stem in timings else "-"
+
+
+def results_table(fig: Figures) -> str:
+    """README's table of models: parameters, epochs, accuracies, training time."""
+    rows = [
+        "| model | parameters | input | epochs | train acc. | test acc. (2,000 photos) "
+        "| training time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| original README | 813,217 | 64 px | 25 | 0.89 | 0.7978 | - |",
+    ]
+    time = (
+        f"{fig.baseline_minutes} min ({fig.baseline_seconds_per_epoch} s per epoch)"
+        if fig.baseline_minutes
+        else "-"
+    )
+    rows.append(
+        f"| original CNN, reproduced (notebooks 03-04) | {_or_dash(fig.baseline_params)} | 64 px "
+        f"| {_or_dash(fig.baseline_epochs)} | {_or_dash(fig.baseline_train_acc)} "
+        f"| **{_or_dash(fig.baseline_test_acc)}** | {time} |"
+    )
+    if fig.improved_test_acc is None:
+        rows.append(
+            "| improved CNN, from scratch (notebook 05) | - | 128 px | - | - | not in the "
+            "committed run of notebook 05 yet | - |"
+        )
+    else:
+        tta = f" ({fig.improved_tta_acc} with flip TTA)" if fig.improved_tta_acc else ""
+        minutes = f"{fig.improved_minutes} min" if fig.improved_minutes else "-"
+        rows.append(
+            f"| improved CNN, from scratch (notebook 05) | {_or_dash(fig.improved_params)} "
+            f"| 128 px | {_or_dash(fig.improved_epochs)} | - | **{fig.improved_test_acc}**{tta} "
+            f"| {minutes} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _chapter_rows(fig: Figures) -> list[tuple[str, str, str, str]]:
+    """(stem, name, full, class) for every chapter."""
+    full, cls = fig.timings["full"], fig.timings["class"]
+    return [
+        (stem, name, _seconds(full, stem), _seconds(cls, stem)) for stem, name in CHAPTERS.items()
+    ]
+
+
+def timings_table(fig: Figures) -> str:
+    """README's table of how long each notebook takes in the full and class profiles."""
+    full, cls = fig.timings["full"], fig.timings["class"]
+    rows = ["| notebook | `full` | `class` |", "| --- | --- | --- |"]
+    rows += [f"| {name} | {f} | {c} |" for _, name, f, c in _chapter_rows(fig)]
+    sol = [k for k in full if k.startswith("solutions/")]
+    sol_c = [k for k in cls if k.startswith("solutions/")]
+    rows.append(
+        f"| solutions 01-06 | {f'{sum(full[k] for k in sol)} s' if sol else '-'} "
+        f"| {f'{sum(cls[k] for k in sol_c)} s' if sol_c else '-'} |"
+    )
+
+    def total(t: dict[str, int]) -> str:
+        return f"{t['total']} s ({t['total'] / 60:.1f} min)" if "total" in t else "-"
+
+    rows.append(f"| **everything** | **{total(full)}** | **{total(cls)}** |")
+    note = (
+        "Measured by `make run-notebooks` (`docs/timings-full.txt`, `docs/timings-class.txt`)."
+        if full or cls
+        else "Not measured in this commit: `make run-notebooks` writes `docs/timings-full.txt`, "
+        "then `make results` fills this table."
+    )
+    return "\n".join(rows) + "\n\n" + note + "\n"
+
+
+def teaching_table(fig: Figures) -> str:
+    """docs/teaching.md's table: computer time (measured) and class time (planned)."""
+    rows = [
+        "| notebook | time to run every cell, `full` profile | `class` profile "
+        "| time in class (reading, running, discussing) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for stem, name, f, c in _chapter_rows(fig):
+        if stem in IN_CLASS:
+            rows.append(f"| {name} | {f} | {c} | {IN_CLASS[stem]} |")
+    return "\n".join(rows) + "\n"
+
+
+def index_table(fig: Figures) -> str:
+    """00_index's table: time in class (planned) and to run every cell (measured)."""
+    rows = [
+        "| # | in class | cells run, `full` | cells run, `class` |",
+        "| --- | --- | --- | --- |",
+    ]
+    rows += [
+        f"| {stem[:2]} | {IN_CLASS[stem]} | {f} | {c} |"
+        for stem, _, f, c in _chapter_rows(fig)
+        if stem in IN_CLASS
+    ]
+    return "\n".join(rows) + "\n"
+
+
+#: Block name -> renderer.
+RENDERERS: dict[str, Callable[[Figures], str]] = {
+    "models": results_table,
+    "timings": timings_table,
+    "teaching-timings": teaching_table,
+    "index": index_table,
+}
+
+
+def fill(text: str, fig: Figures) -> str:
+    """``text`` with every marked block replaced by its freshly rendered content."""
+
+    def replace(match: re.Match[str]) -> str:
+        render = RENDERERS.get(match["name"])
+        if render is None:
+            raise KeyError(f"unknown results block {match['name']!r}")
+        return match[1] + render(fig) + match[4]
+
+    return _BLOCK.sub(replace, text)
+
+
+def _fill_notebook(raw: str, fig: Figures) -> str:
+    import nbformat
+
+    nb = nbformat.reads(raw, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            new = fill(cell.source, fig)
+            changed |= new != cell.source
+            cell.source = new
+    if not changed:
+        return raw
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render(root: str | Path) -> dict[Path, str]:
+    """Every target file's text as it should be, from the committed run (nothing written)."""
+    root = Path(root)
+    fig = collect(root)
+    out: dict[Path, str] = {}
+    for name in TARGETS:
+        path = root / name
+        raw = path.read_text(encoding="utf-8")
+        out[path] = _fill_notebook(raw, fig) if path.suffix == ".ipynb" else fill(raw, fig)
+    return out
+
+
+def stale(root: str | Path) -> list[Path]:
+    """The target files whose marked blocks disagree with the committed run."""
+    return [path for path, text in render(root).items() if path.read_text(encoding="utf-8") != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m catdog_utils.report [--check]``: rewrite (or check) the marked blocks."""
+    from . import config, training
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only say which files are stale")
+    args = parser.parse_args(argv)
+    root = config.project_root()
+    if collect(root).improved_test_acc is None:
+        print(
+            "note: notebook 05 does not print 'Test accuracy: ... (no test-time augmentation)' "
+            "yet; its row says so"
+        )
+    if args.check:
+        paths = stale(root)
+        for path in paths:
+            print(f"out of step with the committed notebooks: {path} (run `make results`)")
+        return 1 if paths else 0
+    for path, text in render(root).items():
+        if path.read_text(encoding="utf-8") != text:
+            training.atomic_write_text(path, text)
+            print(f"updated {path.relative_to(root)}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
