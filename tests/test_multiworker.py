@@ -111,7 +111,7 @@ def test_two_worker_processes_train_one_model_with_catdog_train(
 ) -> None:
     out = tmp_path / "models" / "baseline.keras"
     catdog = [sys.executable, "-m", "catdog_utils.cli"]
-    argv = [*catdog, "train", "--profile", "quick", "--epochs", "2", "--data-dir"]
+    argv = [*catdog, "train", "--profile", "quick", "--epochs", "3", "--data-dir"]
     results = run_workers([*argv, str(worker_dataset), "--out", str(out)], tmp_path)
 
     reports = {}
@@ -136,8 +136,8 @@ def test_two_worker_processes_train_one_model_with_catdog_train(
     assert multiworker.weights_checksum(saved) == reports[0][1]
     history = training.load_history(training.history_path(out))
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(history)
-    assert all(len(values) == 2 for values in history.values())
-    assert history["loss"][1] < history["loss"][0], history
+    assert all(len(values) == 3 for values in history.values())
+    assert history["loss"][-1] < history["loss"][0], history  # three epochs: noise can't hide it
 
 
 _IMPROVED_SCRIPT = """

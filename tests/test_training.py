@@ -349,7 +349,15 @@ def test_train_improved_trains_saves_and_watches_validation(
     assert training.load_history(training.history_path(path))["val_accuracy"] == pytest.approx(
         result.history["val_accuracy"]
     )
-    # early stopping watches the validation accuracy (never the test set), keeps the best
+    # the recipe keeps the last epoch's averaged weights: no early stopping by default
+    assert result.model.optimizer.use_ema
+    assert not [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    # asked for, early stopping watches the validation accuracy (never the test set)
+    seen.clear()
+    training.train_improved(
+        small_data, epochs=1, verbose=0, patience=4, ema=False, widths=(8,), head_width=8,
+        stem_width=8,
+    )  # fmt: skip
     (stopper,) = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
     assert stopper.monitor == "val_accuracy" and stopper.restore_best_weights
-    assert stopper.patience == 10
+    assert stopper.patience == 4
