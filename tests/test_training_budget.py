@@ -133,3 +133,24 @@ def test_improved_cnn_accepts_any_size_when_built_without_one() -> None:
     images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(flexible(images), fixed(images), atol=1e-6)
     assert flexible(images[:, :40, :40]).shape == (2, 1)
+
+
+def test_catdog_train_improved_runs_the_chapter_05_recipe(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`catdog train --model improved` with a profile's budget: progressive resizing, EMA."""
+    from helpers import run_cli
+
+    out = tmp_path / "improved.keras"
+    code, stdout, _ = run_cli(
+        capsys, "train", "--model", "improved", "--profile", "quick", "--data-dir", tiny_dataset,
+        "--image-size", 64, "--batch-size", 8, "--out", out, "--log-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert code == 0, stdout
+    assert "32px then 64px within 0.5 minutes" in stdout
+    assert f"Saved {out}" in stdout
+    model = predict.load_model(out)
+    assert tuple(model.input_shape) == (None, 64, 64, 3)
+    sizes = json.loads(training.history_path(out).read_text())["image_size"]
+    assert sizes == sorted(sizes) and set(sizes) == {32.0, 64.0}
+    assert list((tmp_path / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
