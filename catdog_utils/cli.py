@@ -18,10 +18,15 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import atomic, config
 from .errors import CatdogError, ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+    from . import pipeline, training
 
 EXIT_USER_ERROR = 2
 
@@ -127,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import keras
 
-    from . import models, multiworker, pipeline, training
+    from . import models, pipeline, training
 
     # first: TF_CONFIG's MultiWorkerMirroredStrategy must exist before any TensorFlow op runs
     strategy = training.get_strategy()
@@ -153,40 +158,59 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     course = load(image_size)
     log_dir = Path(args.log_dir) if args.log_dir else config.runs_dir(profile.name) / args.model
+    print(f"TensorBoard logs: {log_dir} (make tensorboard)")
     if improved:
-        # chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
-        # budget (unless --epochs names them), progressive resizing from half the size.
-        # Across workers (TF_CONFIG) the planner's timing trial cannot run: --epochs decides.
-        one_process = not multiworker.is_multiworker(strategy)
-        budget = None if args.epochs or not one_process else profile.improved_budget_minutes
-        small = load(image_size // 2) if budget else None
-        plan = (
-            f"{image_size // 2}px then {image_size}px within {budget:g} minutes"
-            if budget
-            else f"{image_size}px, {epochs} epochs"
-        )
-        bf16 = training.use_bfloat16_if_supported()
-        print(
-            f"Training the improved model: {course.counts}, {plan}"
-            f"{', mixed bfloat16' if bf16 else ''}"
-        )
-        print(f"TensorBoard logs: {log_dir} (make tensorboard)")
-        try:
-            result = training.train_improved(
-                course,
-                epochs,
-                out,
-                strategy=strategy,
-                budget_minutes=budget,
-                small_images=small,
-                log_dir=log_dir,
-            )
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
+        result = _train_improved(args, profile, load, course, epochs, out, strategy, log_dir)
     else:
         print(f"Training the baseline model: {course.counts}, {image_size}px, {epochs} epochs")
-        print(f"TensorBoard logs: {log_dir} (make tensorboard)")
         result = training.train_baseline(course, epochs, out, strategy=strategy, log_dir=log_dir)
+    _print_training_result(result)
+    return 0
+
+
+def _train_improved(
+    args: argparse.Namespace,
+    profile: config.Profile,
+    load: Callable[[int], pipeline.CourseData],
+    course: pipeline.CourseData,
+    epochs: int,
+    out: Path,
+    strategy: tf.distribute.Strategy,
+    log_dir: Path,
+) -> training.TrainResult:
+    """Chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
+    budget (unless --epochs names the epochs), progressive resizing from half the size.
+    Across workers (TF_CONFIG) the planner's timing trial cannot run: the epochs decide."""
+    import keras
+
+    from . import multiworker, training
+
+    one_process = not multiworker.is_multiworker(strategy)
+    budget = None if args.epochs or not one_process else profile.improved_budget_minutes
+    size = course.image_size
+    small = load(size // 2) if budget else None
+    plan = f"{size // 2}px then {size}px within {budget:g} minutes" if budget else f"{size}px"
+    bf16 = training.use_bfloat16_if_supported()
+    print(
+        f"Training the improved model: {course.counts}, {plan}, at most {epochs} epochs"
+        f"{', mixed bfloat16' if bf16 else ''}"
+    )
+    try:
+        return training.train_improved(
+            course,
+            epochs,
+            out,
+            strategy=strategy,
+            budget_minutes=budget,
+            small_images=small,
+            log_dir=log_dir,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _print_training_result(result: training.TrainResult) -> None:
+    """Where the model went, or, on a worker that is not the chief, that worker 0 saves it."""
     if "replicas" in result.extra:  # a multi-worker run (TF_CONFIG)
         print(
             f"Worker {result.extra['worker']}: {result.extra['replicas']} replicas in sync, "
@@ -194,13 +218,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if not result.extra["chief"]:
             print(f"Trained {len(result.history['loss'])} epochs; worker 0 saves the model")
-            return 0
+            return
     print(
         f"Saved {result.model_path} after {len(result.history['loss'])} epochs "
         f"({result.seconds_per_epoch:.1f} s per epoch); "
         f"val_accuracy {result.history['val_accuracy'][-1]:.4f}"
     )
-    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -43,12 +43,19 @@ def _open(hint: str) -> Feedback:
     return Feedback("open", f"replace None with your answer. Hint: {hint}")
 
 
+def _as_number(answer: object) -> float | None:
+    """``answer`` as a float, or ``None`` when it is not a number (text, a list, ``None``)."""
+    try:
+        return float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def _number(answer: object, expected: float, why: str, hint: str, rel: float = 0.0) -> Feedback:
     if answer is None:
         return _open(hint)
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    value = _as_number(answer)
+    if value is None:
         return Feedback("wrong", f"expected a number, got {answer!r}. Hint: {hint}")
     if math.isclose(value, expected, rel_tol=rel, abs_tol=1e-9):
         return Feedback("right", why)
@@ -80,10 +87,7 @@ def check_dog_fraction(answer: object, labels: Sequence[int]) -> Feedback:
     """Exercise 01.2: the fraction of dogs in a label array (a balanced set gives 0.5)."""
     expected = float(np.mean(np.asarray(labels)))
     hint = "labels are 0 for cats and 1 for dogs, so their mean is the fraction of dogs."
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = None
+    value = _as_number(answer)
     if value is not None and value > 1:
         if math.isclose(value, 100 * expected, rel_tol=1e-3):
             return Feedback("wrong", f"{value:g} is a percentage: give a fraction between 0 and 1.")
@@ -191,10 +195,7 @@ def check_gap_dense_params(answer: object, model: keras.Model) -> Feedback:
     channels, units = int(convs[-1].filters), int(denses[0].units)
     expected = channels * units + units
     now = denses[0].count_params()
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = None
+    value = _as_number(answer)
     if value == now:
         return Feedback(
             "wrong", f"{now:,} is the dense layer as it is now, after Flatten. Hint: {hint}"
@@ -272,9 +273,8 @@ def check_best_epoch(answer: object, history: dict[str, Sequence[float]]) -> Fee
         return _open(hint)
     val_loss = np.asarray(history["val_loss"], dtype=float)
     expected = int(np.argmin(val_loss)) + 1
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    value = _as_number(answer)
+    if value is None:
         return Feedback("wrong", f"expected an epoch number, got {answer!r}. Hint: {hint}")
     if value == expected:
         last = len(val_loss)
@@ -313,10 +313,7 @@ def check_precision(answer: object, cm: Sequence[Sequence[int]]) -> Feedback:
         "precision = true dogs among the photos called dog; the rows are the true class, "
         "the columns what the model said."
     )
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = None
+    value = _as_number(answer)
     for name, other in (
         ("the recall (dogs found among the true dogs)", tp / (tp + fn) if tp + fn else -1),
         ("the accuracy", (tp + tn) / max(tp + tn + fp + fn, 1)),
@@ -381,9 +378,8 @@ def check_best_threshold(
     )
     if answer is None:
         return _open(hint)
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    value = _as_number(answer)
+    if value is None:
         return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
     f1 = f1_at(value)
     if f1 >= best - 1e-6:
@@ -455,10 +451,8 @@ def check_separable_params(
 
 
 def _same_number(answer: object, value: float) -> bool:
-    try:
-        return math.isclose(float(answer), value, rel_tol=1e-9)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+    number = _as_number(answer)
+    return number is not None and math.isclose(number, value, rel_tol=1e-9)
 
 
 def check_ablation_gain(
@@ -476,9 +470,8 @@ def check_ablation_gain(
     )
     if answer is None:
         return _open(hint)
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    value = _as_number(answer)
+    if value is None:
         return Feedback("wrong", f"expected a number of points, got {answer!r}. Hint: {hint}")
     gain = by_name[recipe]["val acc"] - by_name[reference]["val acc"]
     expected = 100 * gain
@@ -539,10 +532,8 @@ def check_budget_epochs(
 
 
 def _is_int(answer: object) -> bool:
-    try:
-        return float(answer).is_integer()  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+    number = _as_number(answer)
+    return number is not None and number.is_integer()
 
 
 # --- 06 · predicting new photos --------------------------------------------------------
@@ -607,10 +598,7 @@ def check_labels_changed(
     from .evaluation import mistakes as count_mistakes
 
     mistakes = [sum(count_mistakes(y, p >= t)) for t in (old, new)]
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = None
+    value = _as_number(answer)
     net = abs(mistakes[1] - mistakes[0])
     if value is not None and value == net and net != expected:
         return Feedback(
@@ -659,9 +647,8 @@ def check_dog_flap_threshold(
     )
     if answer is None:
         return _open(hint)
-    try:
-        value = float(answer)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    value = _as_number(answer)
+    if value is None:
         return Feedback("wrong", f"expected a threshold between 0 and 1, got {answer!r}.")
     from . import evaluation
 

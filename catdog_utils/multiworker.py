@@ -257,18 +257,7 @@ def fit_distributed(
         else None
     )
 
-    manager = None
-    past: dict[str, list[float]] = {}
-    start = 0
-    if checkpoint_dir is not None:
-        folder = Path(checkpoint_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
-        manager = tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=1)
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).expect_partial()
-            start = int(epoch_var.numpy())
-            past = {k: v[:start] for k, v in _load_progress(folder).items()}
+    manager, past, start = _resume(model, epoch_var, checkpoint_dir)
     if not loop.all_agree(start):
         raise MultiWorkerError(
             f"Worker {worker_index(strategy)} would resume from epoch {start} but another "
@@ -317,6 +306,29 @@ def fit_distributed(
             model.optimizer.finalize_variable_values(model.trainable_variables)
     cbs.on_train_end(logs if epochs_run else {})
     return history, epochs_run, start
+
+
+def _resume(
+    model: keras.Model, epoch_var: tf.Variable, checkpoint_dir: str | Path | None
+) -> tuple[tf.train.CheckpointManager | None, dict[str, list[float]], int]:
+    """This worker's checkpoint manager, the history before a resume and the epoch to start.
+
+    An earlier interrupted run's checkpoint in ``checkpoint_dir`` is restored into ``model``
+    (weights and optimizer) and ``epoch_var``; ``None`` means no checkpoints at all.
+    """
+    import tensorflow as tf
+
+    if checkpoint_dir is None:
+        return None, {}, 0
+    folder = Path(checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=1)
+    if not manager.latest_checkpoint:
+        return manager, {}, 0
+    ckpt.restore(manager.latest_checkpoint).expect_partial()
+    start = int(epoch_var.numpy())
+    return manager, {k: v[:start] for k, v in _load_progress(folder).items()}, start
 
 
 def _write_progress(folder: Path, history: dict[str, list[float]]) -> None:

@@ -171,7 +171,8 @@ def results_table(fig: Figures) -> str:
         minutes = f"{fig.improved_minutes} min" if fig.improved_minutes else "-"
         rows.append(
             f"| improved CNN, from scratch (notebook 05) | {_or_dash(fig.improved_params)} "
-            f"| 64 -> 128 px | {_or_dash(fig.improved_epochs)} | - | **{fig.improved_test_acc}**{tta} "
+            f"| 64 -> 128 px | {_or_dash(fig.improved_epochs)} | - "
+            f"| **{fig.improved_test_acc}**{tta} "
             f"| {minutes} |"
         )
     return "\n".join(rows) + "\n"

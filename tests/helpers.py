@@ -187,3 +187,22 @@ def serve(files: dict[str, bytes]) -> Iterator[RangeServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class Interrupted(RuntimeError):
+    """Stands in for a crash or a Ctrl-C in the middle of an epoch."""
+
+
+def crash_in_epoch(epoch: int, batch: int = 1) -> object:
+    """A Keras callback that raises :class:`Interrupted` at ``batch`` of ``epoch`` (from 0)."""
+    import keras
+
+    class CrashInEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, current: int, logs: dict | None = None) -> None:
+            self.epoch = current
+
+        def on_train_batch_begin(self, current: int, logs: dict | None = None) -> None:
+            if self.epoch == epoch and current == batch:
+                raise Interrupted(f"interrupted in epoch {epoch}, batch {batch}")
+
+    return CrashInEpoch()

@@ -18,6 +18,8 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
+from helpers import Interrupted, crash_in_epoch  # noqa: E402
+
 from catdog_utils import models, multiworker, pipeline, training  # noqa: E402
 
 #: Real photos per class in the two-process run (about 100 training images, 4 batches).
@@ -309,32 +311,15 @@ def test_loop_calls_the_callbacks_and_honours_stop_training(
     assert list((tmp_path / "logs" / "validation").glob("events.out.tfevents.*"))
 
 
-class _Interrupted(RuntimeError):
-    """Stands in for a crash in the middle of an epoch."""
-
-
-class _CrashInEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.crash_epoch = epoch
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self.epoch == self.crash_epoch and batch == 1:
-            raise _Interrupted(f"interrupted in epoch {self.epoch}")
-
-
 def test_interrupted_loop_resumes_from_its_checkpoint(
     small_data: pipeline.CourseData, tmp_path: Path
 ) -> None:
     strategy = tf.distribute.get_strategy()
     path = tmp_path / "run.keras"
     model = _compiled_baseline()
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         multiworker.train_across_workers(
-            model, strategy, small_data, 3, path, [_CrashInEpoch(2)], resume=True, verbose=0
+            model, strategy, small_data, 3, path, [crash_in_epoch(2)], resume=True, verbose=0
         )
     checkpoint = tmp_path / "run.backup" / "worker-0"
     assert not path.exists()

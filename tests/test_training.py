@@ -16,6 +16,8 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
+from helpers import Interrupted, crash_in_epoch  # noqa: E402
+
 from catdog_utils import models, pipeline, training  # noqa: E402
 
 TRAIN_PER_CLASS = 64
@@ -69,31 +71,14 @@ def test_short_training_run_lowers_the_training_loss(
     ]
 
 
-class _Interrupted(RuntimeError):
-    """Stands in for a crash or a Ctrl-C in the middle of an epoch."""
-
-
-class _CrashInEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch: int) -> None:
-        super().__init__()
-        self.crash_epoch = epoch
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self.epoch == self.crash_epoch and batch == 1:
-            raise _Interrupted(f"interrupted in epoch {self.epoch}, batch {batch}")
-
-
 def test_interrupted_run_resumes_from_the_last_completed_epoch(
     small_data: pipeline.CourseData, tmp_path: Path
 ) -> None:
     keras.utils.set_random_seed(7)
     path = tmp_path / "run.keras"
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         training.train(
-            models.build_baseline_cnn, small_data, 4, path, callbacks=[_CrashInEpoch(2)], verbose=0
+            models.build_baseline_cnn, small_data, 4, path, callbacks=[crash_in_epoch(2)], verbose=0
         )
     assert not path.exists()  # nothing half-trained where the final model goes
     backup = path.with_name("run.backup")
@@ -112,9 +97,9 @@ def test_a_fresh_run_ignores_a_stale_backup_when_resume_is_off(
     small_data: pipeline.CourseData, tmp_path: Path
 ) -> None:
     path = tmp_path / "run.keras"
-    with pytest.raises(_Interrupted):
+    with pytest.raises(Interrupted):
         training.train(
-            models.build_baseline_cnn, small_data, 3, path, callbacks=[_CrashInEpoch(1)], verbose=0
+            models.build_baseline_cnn, small_data, 3, path, callbacks=[crash_in_epoch(1)], verbose=0
         )
     result = training.train(models.build_baseline_cnn, small_data, 1, path, resume=False, verbose=0)
     assert result.resumed_from_epoch == 0 and result.epochs_run == 1
