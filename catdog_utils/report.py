@@ -199,7 +199,11 @@ def timings_table(fig: Figures) -> str:
     )
 
     def total(t: dict[str, int]) -> str:
-        return f"{t['total']} s ({t['total'] / 60:.1f} min)" if "total" in t else "-"
+        if "total" not in t:
+            return "-"
+        missing = [n for n in CHAPTERS if n != "00_index" and n not in t]
+        partial = " (only the chapters timed above)" if missing else ""
+        return f"{t['total']} s ({t['total'] / 60:.1f} min){partial}"
 
     rows.append(f"| **everything** | **{total(full)}** | **{total(cls)}** |")
     note = (
