@@ -197,10 +197,21 @@ def kernel_states(lab: Lab, path: str) -> list[str]:
     return [s["kernel"]["execution_state"] for s in lab.api("sessions") if s["path"] == path]
 
 
-def saved_code_cells(lab: Lab) -> list[dict[str, Any]]:
-    """The chapter's code cells as saved on the server's disk."""
-    cells = lab.api(f"contents/{CHAPTER}?content=1")["content"]["cells"]
-    return [cell for cell in cells if cell["cell_type"] == "code"]
+def saved_code_cells(lab: Lab, wait: float = 0.0) -> list[dict[str, Any]]:
+    """The chapter's code cells as saved on the server's disk.
+
+    With ``wait``, a read that fails while a save is still being written (the server answers
+    500 for a half-written file) is tried again for up to ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cells = lab.api(f"contents/{CHAPTER}?content=1")["content"]["cells"]
+            return [cell for cell in cells if cell["cell_type"] == "code"]
+        except urllib.error.HTTPError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def click_menu(page: Any, menu: str, item: str) -> None:
@@ -252,7 +263,7 @@ def test_a_chapter_runs_all_cells_in_chromium(lab: Lab) -> None:
             drawn = figures.first.evaluate("img => img.complete && img.naturalWidth > 0")
             click_menu(page, "File", "Save Notebook")
             deadline = time.monotonic() + 30
-            while not any(cell["execution_count"] for cell in saved_code_cells(lab)):
+            while not any(cell["execution_count"] for cell in saved_code_cells(lab, wait=10)):
                 assert time.monotonic() < deadline, "the notebook was not saved with its counts"
                 time.sleep(0.5)
         finally:
@@ -261,7 +272,7 @@ def test_a_chapter_runs_all_cells_in_chromium(lab: Lab) -> None:
     print(f"{CHAPTER}: Run All Cells in the browser took {seconds:.1f} s; {SCREENSHOT}")
     assert drawn, "the first figure did not load"
     assert texts and all(PROMPT_RAN.match(t) for t in texts), texts
-    code = saved_code_cells(lab)
+    code = saved_code_cells(lab, wait=10)
     assert len(code) == len(texts)
     assert any("image/png" in o.get("data", {}) for cell in code for o in cell["outputs"])
     errors = [
