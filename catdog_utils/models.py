@@ -188,6 +188,19 @@ def build_improved_cnn(
     return keras.Model(inputs, outputs, name="improved_cnn")
 
 
+#: The improved recipe's regularisers (:func:`compile_improved`).  Weight decay is AdamW's
+#: decoupled decay: each step multiplies a weight by ``1 - learning_rate * WEIGHT_DECAY``.
+WEIGHT_DECAY = 0.05
+#: Label smoothing trains towards 0.05 / 0.95 instead of 0 / 1 (``LABEL_SMOOTHING / 2`` off
+#: each end), so the loss stops rewarding ever more confident answers on training photos.
+LABEL_SMOOTHING = 0.1
+#: Mixup's Beta alpha for the last (full-size) stage of progressive training
+#: (:func:`catdog_utils.pipeline.mix_up`): most blends faint, a few half and half.
+MIXUP_ALPHA = 0.2
+#: Variables that weight decay leaves alone (matched against variable names).
+NO_WEIGHT_DECAY = ("gamma", "beta", "bias")
+
+
 def compile_adam(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
     """Compile as the original course did: Adam, binary cross-entropy, accuracy."""
     import keras
@@ -205,10 +218,12 @@ def compile_improved(
     steps_per_epoch: int,
     epochs: int,
     peak_learning_rate: float = 2e-3,
-    weight_decay: float = 1e-4,
+    weight_decay: float = WEIGHT_DECAY,
     warmup_epochs: int = 1,
     ema: bool = True,
     ema_momentum: float = 0.99,
+    label_smoothing: float = LABEL_SMOOTHING,
+    blended_labels: bool = False,
 ) -> keras.Model:
     """Compile with AdamW and a warm-up + cosine-decay learning-rate schedule.
 
@@ -220,6 +235,16 @@ def compile_improved(
     then validates with the averaged weights (``keras.callbacks.SwapEMAWeights``) and the
     model ends training holding them; averaging irons out the step-to-step noise of the
     last updates, which usually gives a slightly better and steadier model.
+
+    Two regularisers brake memorisation: AdamW's decoupled ``weight_decay`` (filters and
+    dense weights only: :data:`NO_WEIGHT_DECAY` names what it leaves alone) and
+    ``label_smoothing`` in the binary cross-entropy.  Their defaults are the course recipe's
+    (:data:`WEIGHT_DECAY`, :data:`LABEL_SMOOTHING`); pass ``0.0`` to switch either off.
+
+    ``blended_labels``: the model will see mixup's blended labels (``pipeline.to_dataset(...,
+    mixup=...)``), so its ``accuracy`` reads a label as its larger part
+    (:func:`majority_label_accuracy`).  Such a model is compiled with a course function: save
+    it uncompiled (``train_progressive`` does) or load it with ``compile=False``.
     """
     import keras
 
@@ -232,17 +257,38 @@ def compile_improved(
         warmup_steps=warmup,
         alpha=0.01,
     )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=weight_decay,
+        use_ema=ema,
+        ema_momentum=ema_momentum,
+    )
+    # Decay shrinks the filters and dense weights; batch norm's scale and shift and the
+    # biases only move each feature up or down, and pulling them to zero would switch
+    # features off rather than simplify them.
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=schedule,
-            weight_decay=weight_decay,
-            use_ema=ema,
-            ema_momentum=ema_momentum,
-        ),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
+        optimizer=optimizer,
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
+        metrics=[keras.metrics.MeanMetricWrapper(majority_label_accuracy, name="accuracy")]
+        if blended_labels
+        else ["accuracy"],
     )
     return model
+
+
+def majority_label_accuracy(
+    y_true: keras.KerasTensor, y_pred: keras.KerasTensor
+) -> keras.KerasTensor:
+    """Binary accuracy for blended labels: a label counts as the class it holds more of.
+
+    With hard labels (0 or 1) this is ordinary binary accuracy.  With mixup's blends a 0.8
+    label means "mostly dog", and the prediction is right when it is above 0.5 too;
+    Keras's own ``accuracy`` would compare 0.8 with 1 and call every blend wrong.
+    """
+    from keras import ops
+
+    return ops.cast(ops.equal(y_true > 0.5, y_pred > 0.5), "float32")
 
 
 def count_params(model: keras.Model) -> int:

@@ -226,6 +226,36 @@ def to_dataset(
     return ds.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
+def mix_up(dataset: tf.data.Dataset, alpha: float, seed: int = config.SEED) -> tf.data.Dataset:
+    """Blend every training photo with another photo of its batch (*mixup*).
+
+    Each photo ``a`` becomes ``w * a + (1 - w) * b``, with ``b`` another photo of the same
+    batch and ``w ~ Beta(alpha, alpha)`` drawn per photo, and its label is blended the same
+    way (``keras.layers.MixUp``): a 0.9 / 0.1 blend of a dog and a cat is labelled 0.9.
+    With a small ``alpha`` (0.2) most blends are faint, a few are half and half.  The
+    network can no longer memorise single photos, only what cats and dogs have in common;
+    compile with ``models.compile_improved(..., blended_labels=True)`` so that ``accuracy``
+    reads a 0.9 label as a dog.  For training sets only, after augmentation.
+    """
+    import keras
+
+    if alpha <= 0:
+        raise ValueError(f"mixup's alpha must be positive (0.2 is usual), not {alpha}")
+    # float32 whatever the global policy: blending 0-255 pixels and labels needs the precision
+    blend = keras.layers.MixUp(alpha=alpha, seed=seed, dtype="float32")
+
+    def mix(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        mixed = blend({"images": x, "labels": y}, training=True)
+        return mixed["images"], mixed["labels"]
+
+    options = pipeline_options()
+    return (
+        dataset.map(mix, num_parallel_calls=usable_cores())
+        .prefetch(PREFETCH_BATCHES)
+        .with_options(options)
+    )
+
+
 @dataclass
 class CourseData:
     """The course's three data sets and what went into them.

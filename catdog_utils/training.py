@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -305,6 +306,7 @@ def train_improved(
     ema: bool = True,
     small_images: CourseData | None = None,
     small_share: float = 0.25,
+    mixup: float | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
     log_dir: str | Path | None = None,
@@ -322,6 +324,10 @@ def train_improved(
     ``small_images`` as well (the same photos decoded smaller) it uses *progressive
     resizing* (:func:`train_progressive`): the first ``small_share`` of the budget on the
     small images, where an epoch costs a fraction of the time, the rest at full size.
+    ``mixup`` (a Beta alpha; progressive runs only) blends the full-size stage's training
+    photos (:func:`~catdog_utils.pipeline.mix_up`): regularisation grows with the image size,
+    since small images are hard enough to learn from as they are.  ``None`` means the
+    recipe's: :data:`~catdog_utils.models.MIXUP_ALPHA` with ``small_images``, else none.
 
     ``patience`` adds early stopping on ``val_accuracy`` (never the test set); it is off by
     default because the cosine schedule ends at a near-zero learning rate, so the last epoch
@@ -330,15 +336,27 @@ def train_improved(
     """
     import keras
 
-    from . import models
+    from . import models, pipeline
 
     if patience is not None and ema:
         raise ValueError("Early stopping restores raw weights: use patience=None with ema=True")
+    if mixup is None:
+        mixup = models.MIXUP_ALPHA if small_images is not None else 0.0
+    if mixup and small_images is None:
+        raise ValueError(
+            "mixup belongs to the progressive recipe (its model is saved uncompiled): "
+            "pass small_images as well, or mixup=0"
+        )
 
     def build(run_epochs: int, image_size: int | None = data.image_size) -> keras.Model:
         model = models.build_improved_cnn(image_size, **model_kwargs)
         return models.compile_improved(
-            model, data.steps_per_epoch, run_epochs, peak_learning_rate=peak_learning_rate, ema=ema
+            model,
+            data.steps_per_epoch,
+            run_epochs,
+            peak_learning_rate=peak_learning_rate,
+            ema=ema,
+            blended_labels=bool(mixup),
         )
 
     callbacks = list(callbacks)
@@ -357,7 +375,9 @@ def train_improved(
         return train_progressive(
             lambda run_epochs: build(run_epochs, image_size=None),
             lambda: models.build_improved_cnn(data.image_size, **model_kwargs),
-            [small_images, data],
+            [small_images, dataclasses.replace(data, train=pipeline.mix_up(data.train, mixup))]
+            if mixup
+            else [small_images, data],
             [small_share * budget_minutes * 60, (1 - small_share) * budget_minutes * 60],
             max_epochs=epochs,
             model_path=model_path,

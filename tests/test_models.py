@@ -231,7 +231,62 @@ def test_compile_improved_uses_adamw_with_a_warmup_schedule() -> None:
         epochs=5,
     )
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
-    assert model.optimizer.weight_decay == pytest.approx(1e-4)
+    assert model.optimizer.weight_decay == pytest.approx(models.WEIGHT_DECAY)
     # the warm-up starts at a tenth of the peak learning rate (2e-3)
     assert float(model.optimizer.learning_rate) == pytest.approx(2e-4)
-    assert model.loss == "binary_crossentropy"
+
+
+def test_compile_improved_decays_filters_but_not_batch_norm_or_biases() -> None:
+    model = models.compile_improved(
+        models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+        steps_per_epoch=2,
+        epochs=2,
+        weight_decay=0.05,
+    )
+    model.optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if model.optimizer._use_weight_decay(v)}
+    assert "stem/kernel" in decayed and "b1_sep1/depthwise_kernel" in decayed
+    assert "dog_probability/kernel" in decayed
+    assert not {p for p in decayed if p.endswith(("/gamma", "/beta", "/bias"))}
+
+
+def test_compile_improved_label_smoothing_moves_targets_off_zero_and_one() -> None:
+    def loss_of(smoothing: float) -> float:
+        model = models.compile_improved(
+            models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+            steps_per_epoch=1,
+            epochs=1,
+            label_smoothing=smoothing,
+        )
+        # a perfectly confident right answer costs nothing only without smoothing
+        return float(model.loss(np.array([[1.0]]), np.array([[1.0 - 1e-7]])))
+
+    assert loss_of(0.0) == pytest.approx(0.0, abs=1e-5)
+    # with smoothing 0.1 the target is 0.95: the loss is the cross-entropy of 0.95 against ~1
+    assert loss_of(0.1) > 0.5
+
+
+def test_majority_label_accuracy_reads_blended_labels_as_their_larger_part() -> None:
+    y_true = np.array([[0.0], [1.0], [0.8], [0.3], [0.9]], dtype=np.float32)
+    y_pred = np.array([[0.1], [0.7], [0.6], [0.6], [0.2]], dtype=np.float32)
+    right = np.asarray(models.majority_label_accuracy(y_true, y_pred)).ravel()
+    assert right.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    # with hard labels it is Keras's own binary accuracy
+    hard = y_true.round()
+    keras_acc = np.asarray(keras.metrics.binary_accuracy(hard, y_pred)).ravel()
+    ours = np.asarray(models.majority_label_accuracy(hard, y_pred)).ravel()
+    np.testing.assert_array_equal(ours, keras_acc)
+
+
+def test_compile_improved_for_blended_labels_keeps_the_accuracy_name() -> None:
+    model = models.compile_improved(
+        models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+        steps_per_epoch=1,
+        epochs=1,
+        blended_labels=True,
+    )
+    history = model.fit(
+        np.zeros((4, 32, 32, 3), np.float32), np.array([[0.0], [1.0], [0.9], [0.2]]), verbose=0
+    )
+    assert set(history.history) == {"loss", "accuracy"}
+    assert 0.0 <= history.history["accuracy"][0] <= 1.0

@@ -110,3 +110,26 @@ def test_missing_data_says_run_make_data(tmp_path: Path) -> None:
     (tmp_path / "training_set" / "dogs").mkdir(parents=True)
     with pytest.raises(DataNotFoundError, match="make data"):
         pipeline.list_split_files(tmp_path, "training_set")
+
+
+def test_mix_up_blends_photos_and_labels_alike() -> None:
+    # cats are black (0) and dogs white (255), so a blend's brightness *is* its dog share
+    labels = np.array([0, 1] * 16, dtype=np.float32)
+    images = np.repeat(labels * 255, 8 * 8 * 3).reshape(32, 8, 8, 3).astype(np.uint8)
+    mixed = pipeline.mix_up(pipeline.to_dataset(images, labels, batch_size=32), alpha=0.4, seed=3)
+    epochs = [next(iter(mixed)) for _ in range(2)]
+    for x, y in epochs:
+        x, y = x.numpy(), y.numpy()
+        assert x.shape == (32, 8, 8, 3) and y.shape == (32, 1)
+        np.testing.assert_allclose(x[:, 0, 0, 0] / 255, y[:, 0], atol=1e-4)
+        # one blend per photo: every pixel of a photo has the same value
+        np.testing.assert_allclose(x.min(axis=(1, 2, 3)), x.max(axis=(1, 2, 3)))
+        assert ((y > 0.02) & (y < 0.98)).any()  # some real blends, not just copies
+        assert y.min() >= 0 and y.max() <= 1
+    assert not np.allclose(epochs[0][1], epochs[1][1])  # new blends every epoch
+
+
+def test_mix_up_refuses_a_non_positive_alpha() -> None:
+    ds = pipeline.to_dataset(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(2), batch_size=2)
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        pipeline.mix_up(ds, alpha=0.0)

@@ -126,6 +126,36 @@ def test_improved_recipe_validates_with_and_keeps_the_averaged_weights(
         training.train_improved(data, 1, patience=3)
 
 
+def test_improved_recipe_mixes_up_only_the_full_size_stage(
+    two_sizes: tuple[pipeline.CourseData, pipeline.CourseData],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    small, large = two_sizes
+    seen: dict[str, object] = {}
+    real_progressive = training.train_progressive
+
+    def spy(build_model, build_fixed, stages, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen["labels"] = [np.concatenate([y for _, y in stage.train]) for stage in stages]
+        return real_progressive(build_model, build_fixed, stages, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_progressive", spy)
+    path = tmp_path / "improved.keras"
+    result = training.train_improved(
+        large, 2, path, budget_minutes=0.2, small_images=small,
+        widths=(8,), head_width=8, stem_width=8, verbose=0,
+    )  # fmt: skip
+    small_labels, large_labels = seen["labels"]
+    assert set(np.unique(small_labels)) <= {0.0, 1.0}  # the small stage: plain photos
+    assert ((large_labels > 0.01) & (large_labels < 0.99)).any()  # the full-size stage: blends
+    # accuracy still means "right side of 0.5", blends included
+    assert all(0.0 <= a <= 1.0 for a in result.history["accuracy"])
+    # the saved model is plain Keras: loadable without the course's code
+    assert tuple(keras.models.load_model(path).input_shape) == (None, 40, 40, 3)
+    with pytest.raises(ValueError, match="progressive recipe"):
+        training.train_improved(large, 1, mixup=0.2)
+
+
 def test_improved_cnn_accepts_any_size_when_built_without_one() -> None:
     flexible = models.build_improved_cnn(None, widths=(8, 16), head_width=16, stem_width=8)
     fixed = models.build_improved_cnn(64, widths=(8, 16), head_width=16, stem_width=8)
