@@ -220,6 +220,30 @@ def click_menu(page: Any, menu: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
 
 
+def save_and_wait(page: Any, lab: Lab, seconds: float = 90) -> None:
+    """Save the chapter from the browser and wait until the server's copy has the counts.
+
+    File > Save Notebook is clicked again every 10 seconds until the saved file shows
+    execution counts: a click can land while a notification or a dialog takes the focus.
+    A "File Changed" dialog (the file on disk is newer than the page's copy) is answered
+    with Overwrite: the browser's copy is the one that ran.
+    """
+    deadline = time.monotonic() + seconds
+    next_click = 0.0
+    while not any(cell["execution_count"] for cell in saved_code_cells(lab, wait=10)):
+        assert time.monotonic() < deadline, (
+            f"the notebook was not saved with its counts:\n{lab.log_tail()}"
+        )
+        if time.monotonic() >= next_click:
+            page.keyboard.press("Escape")  # close whatever menu or toast holds the focus
+            click_menu(page, "File", "Save Notebook")
+            next_click = time.monotonic() + 10
+        overwrite = page.get_by_role("button", name="Overwrite", exact=True)
+        if overwrite.count():
+            overwrite.first.click()
+        time.sleep(0.5)
+
+
 def test_a_chapter_runs_all_cells_in_chromium(lab: Lab) -> None:
     """Run > Run All Cells on a chapter: every cell ran, no error, a figure is shown."""
     require(Path(CHROMIUM).is_file(), "chromium is not installed: apt-get install -y chromium")
@@ -261,11 +285,7 @@ def test_a_chapter_runs_all_cells_in_chromium(lab: Lab) -> None:
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
             drawn = figures.first.evaluate("img => img.complete && img.naturalWidth > 0")
-            click_menu(page, "File", "Save Notebook")
-            deadline = time.monotonic() + 30
-            while not any(cell["execution_count"] for cell in saved_code_cells(lab, wait=10)):
-                assert time.monotonic() < deadline, "the notebook was not saved with its counts"
-                time.sleep(0.5)
+            save_and_wait(page, lab)
         finally:
             browser.close()
 
