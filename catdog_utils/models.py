@@ -241,8 +241,8 @@ def compile_improved(
     ``label_smoothing`` in the binary cross-entropy.  Their defaults are the course recipe's
     (:data:`WEIGHT_DECAY`, :data:`LABEL_SMOOTHING`); pass ``0.0`` to switch either off.
 
-    ``blended_labels``: the model will see mixup's blended labels (``pipeline.to_dataset(...,
-    mixup=...)``), so its ``accuracy`` reads a label as its larger part
+    ``blended_labels``: the model will see mixup's blended labels (``pipeline.mix_up``), so
+    its ``accuracy`` reads a label as its larger part
     (:func:`majority_label_accuracy`).  Such a model is compiled with a course function: save
     it uncompiled (``train_progressive`` does) or load it with ``compile=False``.
     """

@@ -248,12 +248,8 @@ def mix_up(dataset: tf.data.Dataset, alpha: float, seed: int = config.SEED) -> t
         mixed = blend({"images": x, "labels": y}, training=True)
         return mixed["images"], mixed["labels"]
 
-    options = pipeline_options()
-    return (
-        dataset.map(mix, num_parallel_calls=usable_cores())
-        .prefetch(PREFETCH_BATCHES)
-        .with_options(options)
-    )
+    mixed = dataset.map(mix, num_parallel_calls=usable_cores())
+    return mixed.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
 
 @dataclass

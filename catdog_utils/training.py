@@ -16,13 +16,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -375,9 +374,10 @@ def train_improved(
         return train_progressive(
             lambda run_epochs: build(run_epochs, image_size=None),
             lambda: models.build_improved_cnn(data.image_size, **model_kwargs),
-            [small_images, dataclasses.replace(data, train=pipeline.mix_up(data.train, mixup))]
-            if mixup
-            else [small_images, data],
+            [
+                small_images,
+                replace(data, train=pipeline.mix_up(data.train, mixup)) if mixup else data,
+            ],
             [small_share * budget_minutes * 60, (1 - small_share) * budget_minutes * 60],
             max_epochs=epochs,
             model_path=model_path,
