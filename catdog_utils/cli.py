@@ -178,8 +178,9 @@ def _train_improved(
     strategy: tf.distribute.Strategy,
     log_dir: Path,
 ) -> training.TrainResult:
-    """Chapter 05's recipe: mixed bfloat16 where the CPU has it; with the profile's time
-    budget (unless --epochs names the epochs), progressive resizing from half the size.
+    """Chapter 05's recipe: mixed bfloat16 where it trains faster on this CPU; with the
+    profile's time budget (unless --epochs names the epochs), progressive resizing from half
+    the size.
     Across workers (TF_CONFIG) the planner's timing trial cannot run: the epochs decide."""
     import keras
 
@@ -190,7 +191,7 @@ def _train_improved(
     size = course.image_size
     small = load(size // 2) if budget else None
     plan = f"{size // 2}px then {size}px within {budget:g} minutes" if budget else f"{size}px"
-    bf16 = training.use_bfloat16_if_supported()
+    bf16 = training.use_bfloat16_if_faster()
     print(
         f"Training the improved model: {course.counts}, {plan}, at most {epochs} epochs"
         f"{', mixed bfloat16' if bf16 else ''}"

@@ -480,7 +480,7 @@ def check_ablation_gain(
             "right",
             f"{by_name[recipe]['val acc']:.4f} - {by_name[reference]['val acc']:.4f} = "
             f"{gain:+.4f}, so {expected:+.1f} points of validation accuracy for the same "
-            "time budget.",
+            "number of epochs.",
         )
     if abs(value - gain) <= 0.0006 and abs(gain) > 0.001:
         return Feedback("wrong", f"{value} is a fraction; give percentage points. Hint: {hint}")

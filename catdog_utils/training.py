@@ -543,25 +543,89 @@ def train_progressive(
     )
 
 
-def use_bfloat16_if_supported() -> bool:
-    """Switch Keras to ``mixed_bfloat16`` when the CPU computes bfloat16 natively.
-
-    On CPUs with AVX-512 BF16 or AMX the course's improved CNN trains about 1.26x faster
-    this way; elsewhere bfloat16 is emulated and slower, so the policy stays ``float32``.
-    Returns whether the policy was switched.  (This sets Keras's global dtype policy: call
-    it before building a model, and ``keras.mixed_precision.set_global_policy("float32")``
-    to go back.)
-    """
-    import keras
-
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), per ``/proc/cpuinfo``."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    if " avx512_bf16" in flags or " amx_bf16" in flags:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        return True
-    return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def bfloat16_speedup(image_size: int = 64, steps: int = 8, warm_up: int = 3) -> float:
+    """How many times faster the improved CNN trains in ``mixed_bfloat16`` than in float32.
+
+    Times ``steps`` training steps (after ``warm_up``) of a throw-away improved CNN on one
+    batch of 32 random ``image_size`` photos in each policy, and puts Keras's global policy
+    back as it was.  Above 1: bfloat16 is faster.  The answer depends on the CPU, not only on
+    its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained this network 1.26x faster
+    in bfloat16, a 2-core Intel Xeon with the same instructions and no AMX 1.4x slower.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from . import models
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (32, image_size, image_size, 3)).astype("float32")
+    y = rng.integers(0, 2, (32, 1)).astype("float32")
+    batches = tf.data.Dataset.from_tensors((x, y)).repeat()
+    previous = keras.mixed_precision.global_policy()
+    seconds = {}
+    try:
+        for policy in ("float32", "mixed_bfloat16"):
+            keras.mixed_precision.set_global_policy(policy)
+            model = models.compile_improved(models.build_improved_cnn(image_size), steps, 1)
+            seconds[policy] = _seconds_per_step(model, batches, warm_up, steps)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return seconds["float32"] / seconds["mixed_bfloat16"]
+
+
+#: ``mixed_bfloat16`` must train at least this many times faster to be used: rounding to
+#: bfloat16 costs a little accuracy-per-step noise, which a marginal speed-up does not repay.
+MIN_BFLOAT16_SPEEDUP = 1.1
+
+
+def use_bfloat16_if_faster(min_speedup: float = MIN_BFLOAT16_SPEEDUP) -> bool:
+    """Switch Keras to ``mixed_bfloat16`` when this CPU trains the course's models faster so.
+
+    A CPU without bfloat16 instructions (:func:`cpu_has_bfloat16`) emulates it, slowly, and
+    stays in float32 without a trial.  One that has them is measured
+    (:func:`bfloat16_speedup`, about 15 s): having the instructions is not enough, since
+    some CPUs run them slower than float32.  Returns whether the policy was switched.
+    (This sets Keras's global dtype policy: call it before building a model, and
+    ``keras.mixed_precision.set_global_policy("float32")`` to go back.)
+    """
+    import keras
+
+    if not cpu_has_bfloat16() or bfloat16_speedup() < min_speedup:
+        return False
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    return True
+
+
+def _seconds_per_step(
+    model: keras.Model, batches: tf.data.Dataset, warm_up: int, steps: int
+) -> float:
+    """Mean seconds of one training step of ``model``, timed after ``warm_up`` steps.
+
+    The clock runs from the end of batch ``warm_up`` to the end of the last batch inside one
+    ``fit`` call, so graph tracing and the pipeline's start-up are not counted.
+    """
+    import keras
+
+    stamps: list[float] = []
+
+    class Stamps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            stamps.append(time.perf_counter())
+
+    model.fit(
+        batches.take(warm_up + steps), epochs=1, verbose=0, callbacks=[Stamps()], shuffle=False
+    )
+    return (stamps[-1] - stamps[warm_up - 1]) / (len(stamps) - warm_up)
 
 
 def measure_seconds_per_epoch(
@@ -575,23 +639,7 @@ def measure_seconds_per_epoch(
     happen once per run, not once per epoch.  Used to choose how many epochs fit a time
     budget.
     """
-    import keras
-
-    stamps: list[float] = []
-
-    class Stamps(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            stamps.append(time.perf_counter())
-
-    model = build_model()
-    model.fit(
-        data.train.repeat().take(warm_up + steps),
-        epochs=1,
-        verbose=0,
-        callbacks=[Stamps()],
-        shuffle=False,
-    )
-    per_step = (stamps[-1] - stamps[warm_up - 1]) / (len(stamps) - warm_up)
+    per_step = _seconds_per_step(build_model(), data.train.repeat(), warm_up, steps)
     return per_step * data.steps_per_epoch
 
 

@@ -184,3 +184,32 @@ def test_catdog_train_improved_runs_the_chapter_05_recipe(
     sizes = json.loads(training.history_path(out).read_text())["image_size"]
     assert sizes == sorted(sizes) and set(sizes) == {32.0, 64.0}
     assert list((tmp_path / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
+
+
+def test_bfloat16_is_chosen_by_measured_speed_not_by_cpu_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_trial(*args: object, **kwargs: object) -> float:
+        raise AssertionError("a CPU without bfloat16 instructions needs no timing trial")
+
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: False)
+        monkeypatch.setattr(training, "bfloat16_speedup", no_trial)
+        assert training.use_bfloat16_if_faster() is False
+        monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: True)
+        monkeypatch.setattr(training, "bfloat16_speedup", lambda: 0.7)  # has it, runs it slowly
+        assert training.use_bfloat16_if_faster() is False
+        assert keras.mixed_precision.global_policy().name == "float32"
+        monkeypatch.setattr(training, "bfloat16_speedup", lambda: 1.3)
+        assert training.use_bfloat16_if_faster() is True
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_bfloat16_speedup_times_both_policies_and_restores_the_policy() -> None:
+    keras.mixed_precision.set_global_policy("float32")
+    speedup = training.bfloat16_speedup(image_size=32, steps=2, warm_up=1)
+    assert np.isfinite(speedup) and speedup > 0
+    assert keras.mixed_precision.global_policy().name == "float32"
