@@ -559,7 +559,7 @@ def bfloat16_speedup(image_size: int = 64, steps: int = 8, warm_up: int = 3) -> 
     batch of 32 random ``image_size`` photos in each policy, and puts Keras's global policy
     back as it was.  Above 1: bfloat16 is faster.  The answer depends on the CPU, not only on
     its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained this network 1.26x faster
-    in bfloat16, a 2-core Intel Xeon with the same instructions and no AMX 1.4x slower.
+    in bfloat16, a 2-core Intel Xeon with the same instructions and no AMX 1.6x slower.
     """
     import keras
     import numpy as np
@@ -593,7 +593,7 @@ def use_bfloat16_if_faster(min_speedup: float = MIN_BFLOAT16_SPEEDUP) -> bool:
 
     A CPU without bfloat16 instructions (:func:`cpu_has_bfloat16`) emulates it, slowly, and
     stays in float32 without a trial.  One that has them is measured
-    (:func:`bfloat16_speedup`, about 15 s): having the instructions is not enough, since
+    (:func:`bfloat16_speedup`, about 25 s on 2 cores): having the instructions is not enough, since
     some CPUs run them slower than float32.  Returns whether the policy was switched.
     (This sets Keras's global dtype policy: call it before building a model, and
     ``keras.mixed_precision.set_global_policy("float32")`` to go back.)
