@@ -1,4 +1,10 @@
-"""``ShearZoomFlip``: the original course's augmentation as one serialisable Keras layer.
+"""Fused augmentation: each random geometric change composed into one resampling.
+
+Two serialisable Keras layers, one per augmentation of the course:
+
+* :class:`ShearZoomFlip`, the original course's shear, zoom and flip;
+* :class:`FlipRotateZoomShift`, the geometric part of the improved recipe's strong
+  augmentation (flip, rotation, zoom, shift).
 
 ``ImageDataGenerator(shear_range=0.2, zoom_range=0.2, horizontal_flip=True)`` shears,
 zooms and flips each image.  Keras's ``RandomShear``, ``RandomZoom`` and ``RandomFlip`` do
@@ -6,8 +12,11 @@ the same one after the other, each resampling the whole batch; :class:`ShearZoom
 composes the three into one affine map per image and resamples once.  It is an ordinary
 Keras layer: it works in a ``tf.data`` pipeline (how the course uses it, see
 :func:`catdog_utils.models.build_original_augmentation`), inside a model, and a model
-holding it saves to ``.keras`` and loads back (the class is registered as
-``catdog>ShearZoomFlip`` when this module is imported).
+holding it saves to ``.keras`` and loads back (the classes are registered as
+``catdog>ShearZoomFlip`` and ``catdog>FlipRotateZoomShift`` when this module is imported).
+
+Why fuse: every Keras ``Random*`` layer resamples the whole batch, and each resampling both
+costs time on the two cores that also train the network and blurs the photo a little more.
 
 Importing this module imports Keras and TensorFlow, since the layer subclasses
 ``keras.layers.Layer``; the rest of the package imports it only inside the functions that
@@ -16,6 +25,7 @@ build augmentation, so ``import catdog_utils.models`` stays free of TensorFlow.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -99,6 +109,106 @@ class ShearZoomFlip(keras.layers.Layer):
         """The constructor's arguments, for saving and cloning."""
         config = super().get_config()
         config.update(shear=self.shear, zoom=self.zoom, flip=self.flip, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="catdog")
+class FlipRotateZoomShift(keras.layers.Layer):
+    """Keras's ``RandomFlip``, ``RandomRotation``, ``RandomZoom``, ``RandomTranslation`` fused.
+
+    Per image: a left-right flip (``f = -1``) with probability 1/2, an angle
+    ``a ~ U(-rotation, rotation)`` in turns (0.08: at most 0.08 x 360 = 28.8 degrees), a
+    zoom ``z ~ U(1 - zoom, 1 + zoom)`` on both axes (``z > 1`` zooms out, as in
+    ``RandomZoom``) and a shift ``(tx, ty)`` of at most ``shift`` of the width and the height.
+    Output pixel ``(x, y)`` samples the input, bilinearly, at::
+
+        x_in = z * (f * cos(a) * u - sin(a) * v) + cx + tx * width
+        y_in = z * (f * sin(a) * u + cos(a) * v) + cy + ty * height
+
+    with ``u = x - cx``, ``v = y - cy`` and ``(cx, cy)`` the image centre; the outside is
+    filled by reflecting the photo at its edges (``fill_mode="reflect"``, as the course's
+    Keras layers did).  Same draws as the four Keras layers one after the other, one
+    resampling instead of four: sharper photos and, on 2 cores, fewer of the training's
+    CPU cycles (measured in :func:`catdog_utils.models.build_strong_augmentation`).
+    Active only with ``training=True``; a ``seed`` makes the sequence repeatable.
+    """
+
+    def __init__(
+        self,
+        rotation: float = 0.0,
+        zoom: float = 0.0,
+        shift: float = 0.0,
+        flip: bool = True,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("name", "flip_rotate_zoom_shift")
+        super().__init__(**kwargs)
+        self.rotation = float(rotation)
+        self.zoom = float(zoom)
+        self.shift = float(shift)
+        self.flip = bool(flip)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        """Augment a batch ``(N, H, W, C)`` when training; return it unchanged otherwise."""
+        if not training:
+            return images
+        images = tf.convert_to_tensor(images)
+        transformation = self.get_random_transformation(tf.shape(images)[0])
+        return self.transform_images(images, transformation)
+
+    def get_random_transformation(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
+        """Draw each image's ``angle`` (radians), ``zoom``, ``x_shift``, ``y_shift``, ``flip``."""
+        r = keras.random.uniform((batch_size, 5), seed=self.seed_generator)
+        turns = (2.0 * r[:, 0] - 1.0) * self.rotation
+        return {
+            "angle": turns * 2.0 * math.pi,
+            "zoom": 1.0 + (2.0 * r[:, 1] - 1.0) * self.zoom,
+            "x_shift": (2.0 * r[:, 2] - 1.0) * self.shift,
+            "y_shift": (2.0 * r[:, 3] - 1.0) * self.shift,
+            "flip": r[:, 4] < 0.5 if self.flip else tf.zeros_like(r[:, 4], dtype=tf.bool),
+        }
+
+    def transform_images(
+        self, images: tf.Tensor, transformation: dict[str, tf.Tensor]
+    ) -> tf.Tensor:
+        """Apply a :meth:`get_random_transformation` to ``images`` (same dtype out)."""
+        images = tf.convert_to_tensor(images)
+        shape = tf.shape(images)
+        height = tf.cast(shape[1], tf.float32)
+        width = tf.cast(shape[2], tf.float32)
+        cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+        angle = tf.cast(transformation["angle"], tf.float32)
+        zoom = tf.cast(transformation["zoom"], tf.float32)
+        f = tf.where(transformation["flip"], -1.0, 1.0)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        a0, a1 = zoom * f * cos, -zoom * sin
+        b0, b1 = zoom * f * sin, zoom * cos
+        a2 = cx + tf.cast(transformation["x_shift"], tf.float32) * width - a0 * cx - a1 * cy
+        b2 = cy + tf.cast(transformation["y_shift"], tf.float32) * height - b0 * cx - b1 * cy
+        zeros = tf.zeros_like(a0)
+        matrix = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        out = keras.ops.image.affine_transform(
+            tf.cast(images, tf.float32),
+            matrix,
+            interpolation="bilinear",
+            fill_mode="reflect",
+            data_format="channels_last",
+        )
+        return tf.cast(out, images.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Augmentation keeps the shape."""
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, for saving and cloning."""
+        config = super().get_config()
+        config.update(
+            rotation=self.rotation, zoom=self.zoom, shift=self.shift, flip=self.flip, seed=self.seed
+        )
         return config
 
 

@@ -148,10 +148,18 @@ class TrainResult:
 
     @property
     def seconds_per_epoch(self) -> float:
-        """Median wall-clock seconds of the epochs run (the first one excluded if possible)."""
+        """Median wall-clock seconds of the epochs run (the first one excluded if possible).
+
+        For a progressive run (a history with ``image_size``) only the epochs at the last,
+        full size count (the first of them left out as well: it traces the model at its new size);
+        a median over 64 px and 128 px epochs together describes neither.
+        """
         import statistics
 
         secs = self.history.get("seconds", [])
+        sizes = self.history.get("image_size", [])
+        if secs and len(sizes) == len(secs):
+            secs = [s for s, size in zip(secs, sizes, strict=True) if size == sizes[-1]]
         if not secs:
             return float("nan")
         return float(statistics.median(secs[1:] if len(secs) > 1 else secs))

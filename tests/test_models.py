@@ -106,9 +106,10 @@ def test_baseline_can_be_built_uncompiled_at_another_size() -> None:
         ),
         (models.build_original_augmentation, {"ShearZoomFlip"}),
         (
-            models.build_strong_augmentation,
+            lambda seed: models.build_strong_augmentation(seed, fused=False),
             {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast"},
         ),
+        (models.build_strong_augmentation, {"FlipRotateZoomShift", "RandomContrast"}),
     ],
 )
 def test_augmentation_layers_keep_shape_and_dtype(builder, expected: set[str]) -> None:
@@ -213,6 +214,107 @@ def test_a_model_holding_the_fused_augmentation_saves_and_loads(tmp_path) -> Non
     # the random state came along too: both draw the same next augmentation
     np.testing.assert_array_equal(
         np.asarray(layer(x, training=True)), np.asarray(model.layers[0](x, training=True))
+    )
+
+
+def _strong_draws(n: int, **values) -> dict:
+    draws = {
+        "angle": np.zeros(n, "float32"),
+        "zoom": np.ones(n, "float32"),
+        "x_shift": np.zeros(n, "float32"),
+        "y_shift": np.zeros(n, "float32"),
+        "flip": np.zeros(n, bool),
+    }
+    draws.update({key: np.asarray(value) for key, value in values.items()})
+    return draws
+
+
+def test_strong_geometry_flips_shifts_rotates_and_zooms_exactly() -> None:
+    x = np.random.default_rng(7).uniform(0, 255, (2, 9, 9, 3)).astype("float32")
+    layer = augmentation.FlipRotateZoomShift()
+
+    def apply(**values) -> np.ndarray:
+        return np.asarray(layer.transform_images(x, _strong_draws(2, **values)))
+
+    np.testing.assert_allclose(apply(), x)
+    np.testing.assert_allclose(apply(flip=[True, True]), x[:, :, ::-1])
+    # a shift of 2/9 of the width samples 2 pixels further right
+    np.testing.assert_allclose(apply(x_shift=[2 / 9, 2 / 9])[:, :, :7], x[:, :, 2:])
+    np.testing.assert_allclose(apply(angle=[np.pi / 2] * 2), np.rot90(x, 1, axes=(1, 2)), atol=1e-3)
+    # zooming in (z < 1) needs no filling: the same pixels as the original's fused resampler
+    zoomed = augmentation.resample_shear_zoom(x, np.full(2, 0.8), np.zeros(2), np.full(2, 0.8))
+    np.testing.assert_allclose(apply(zoom=[0.8, 0.8]), np.asarray(zoomed), atol=1e-3)
+
+
+def test_strong_geometry_samples_where_its_docstring_says() -> None:
+    rng = np.random.default_rng(8)
+    n, h, w = 3, 20, 24
+    x = rng.uniform(0, 255, (n, h, w, 3)).astype("float32")
+    draws = _strong_draws(
+        n,
+        angle=np.array([0.3, -0.2, 0.45], "float32"),
+        zoom=np.array([0.85, 1.1, 1.0], "float32"),
+        x_shift=np.array([0.05, -0.08, 0.0], "float32"),
+        y_shift=np.array([-0.04, 0.02, 0.09], "float32"),
+        flip=np.array([True, False, True]),
+    )
+    got = np.asarray(augmentation.FlipRotateZoomShift().transform_images(x, draws))
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    v, u = np.mgrid[0:h, 0:w].astype("float64")
+    u, v = u - cx, v - cy
+    checked = 0
+    for i in range(n):
+        a, z, f = draws["angle"][i], draws["zoom"][i], -1.0 if draws["flip"][i] else 1.0
+        x_in = z * (f * np.cos(a) * u - np.sin(a) * v) + cx + draws["x_shift"][i] * w
+        y_in = z * (f * np.sin(a) * u + np.cos(a) * v) + cy + draws["y_shift"][i] * h
+        inside = (x_in >= 0) & (x_in <= w - 1) & (y_in >= 0) & (y_in <= h - 1)
+        x0 = np.clip(np.floor(x_in).astype(int), 0, w - 2)
+        y0 = np.clip(np.floor(y_in).astype(int), 0, h - 2)
+        dx, dy = (x_in - x0)[..., None], (y_in - y0)[..., None]
+        img = x[i].astype("float64")
+        expected = (
+            img[y0, x0] * (1 - dx) * (1 - dy)
+            + img[y0, x0 + 1] * dx * (1 - dy)
+            + img[y0 + 1, x0] * (1 - dx) * dy
+            + img[y0 + 1, x0 + 1] * dx * dy
+        )
+        assert np.abs(got[i][inside] - expected[inside]).max() < 0.05
+        checked += inside.sum()
+    assert checked > n * h * w // 2  # most pixels are checked, not only a corner
+
+
+def test_strong_geometry_draws_within_its_ranges_and_is_seeded() -> None:
+    layer = augmentation.FlipRotateZoomShift(0.08, 0.2, 0.1, seed=3)
+    drawn = {k: np.asarray(v) for k, v in layer.get_random_transformation(2000).items()}
+    assert np.abs(drawn["angle"]).max() <= 0.08 * 2 * np.pi + 1e-6
+    assert np.abs(drawn["angle"]).max() > 0.9 * 0.08 * 2 * np.pi
+    assert 0.8 - 1e-6 <= drawn["zoom"].min() < 0.82 and 1.18 < drawn["zoom"].max() <= 1.2 + 1e-6
+    for key in ("x_shift", "y_shift"):
+        assert 0.09 < np.abs(drawn[key]).max() <= 0.1 + 1e-6
+    assert 0.45 < drawn["flip"].mean() < 0.55
+    x = np.random.default_rng(9).uniform(0, 255, (6, 16, 16, 3)).astype("float32")
+    first = augmentation.FlipRotateZoomShift(0.08, 0.2, 0.1, seed=5)
+    again = augmentation.FlipRotateZoomShift(0.08, 0.2, 0.1, seed=5)
+    np.testing.assert_array_equal(
+        np.asarray(first(x, training=True)), np.asarray(again(x, training=True))
+    )
+    np.testing.assert_array_equal(np.asarray(first(x, training=False)), x)
+
+
+def test_a_model_holding_the_strong_geometry_saves_and_loads(tmp_path) -> None:
+    model = keras.Sequential(
+        [keras.Input((16, 16, 3)), augmentation.FlipRotateZoomShift(0.08, 0.2, 0.1, seed=4)]
+    )
+    path = tmp_path / "strong.keras"
+    model.save(path)
+    layer = keras.models.load_model(path).layers[0]
+    assert isinstance(layer, augmentation.FlipRotateZoomShift)
+    assert (layer.rotation, layer.zoom, layer.shift, layer.flip, layer.seed) == (
+        0.08,
+        0.2,
+        0.1,
+        True,
+        4,
     )
 
 

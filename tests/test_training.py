@@ -346,3 +346,17 @@ def test_train_improved_trains_saves_and_watches_validation(
     (stopper,) = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
     assert stopper.monitor == "val_accuracy" and stopper.restore_best_weights
     assert stopper.patience == 4
+
+
+def test_seconds_per_epoch_of_a_progressive_run_counts_the_full_size_epochs() -> None:
+    plain = training.TrainResult(model=None, history={"seconds": [9.0, 4.0, 5.0, 6.0]})
+    assert plain.seconds_per_epoch == 5.0  # the first (tracing) epoch left out
+    progressive = training.TrainResult(
+        model=None,
+        history={
+            "seconds": [50.0, 30.0, 31.0, 32.0, 120.0, 130.0, 125.0],
+            "image_size": [64.0, 64.0, 64.0, 64.0, 128.0, 128.0, 128.0],
+        },
+    )
+    assert progressive.seconds_per_epoch == 127.5  # 128 px only, its first (tracing) one left out
+    assert progressive.total_seconds == 518.0
