@@ -32,8 +32,40 @@ import keras
 import tensorflow as tf
 
 
+class _OneResampling(keras.layers.Layer):
+    """What both fused layers share: a flip switch, a seeded random stream, and ``call``.
+
+    A subclass draws each image's random change (``get_random_transformation``) and applies
+    it (``transform_images``), with the same method names as Keras's own image layers.
+    """
+
+    def __init__(self, flip: bool = True, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flip = bool(flip)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        """Augment a batch ``(N, H, W, C)`` when training; return it unchanged otherwise."""
+        if not training:
+            return images
+        images = tf.convert_to_tensor(images)
+        transformation = self.get_random_transformation(tf.shape(images)[0])
+        return self.transform_images(images, transformation)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Augmentation keeps the shape."""
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, for saving and cloning."""
+        config = super().get_config()
+        config.update(flip=self.flip, seed=self.seed)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="catdog")
-class ShearZoomFlip(keras.layers.Layer):
+class ShearZoomFlip(_OneResampling):
     """``ImageDataGenerator``'s shear, zoom and flip in one resampling.
 
     Per image: a shear ``s ~ U(-shear, shear)`` along x, zooms ``zx, zy ~ U(1 - zoom,
@@ -61,20 +93,9 @@ class ShearZoomFlip(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "shear_zoom_flip")
-        super().__init__(**kwargs)
+        super().__init__(flip=flip, seed=seed, **kwargs)
         self.shear = float(shear)
         self.zoom = float(zoom)
-        self.flip = bool(flip)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
-        """Augment a batch ``(N, H, W, C)`` when training; return it unchanged otherwise."""
-        if not training:
-            return images
-        images = tf.convert_to_tensor(images)
-        transformation = self.get_random_transformation(tf.shape(images)[0])
-        return self.transform_images(images, transformation)
 
     def get_random_transformation(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """Draw each image's ``shear``, ``x_zoom``, ``y_zoom`` and ``flip`` (a boolean)."""
@@ -101,19 +122,15 @@ class ShearZoomFlip(keras.layers.Layer):
         )
         return tf.cast(out, images.dtype)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        """Augmentation keeps the shape."""
-        return input_shape
-
     def get_config(self) -> dict[str, Any]:
         """The constructor's arguments, for saving and cloning."""
         config = super().get_config()
-        config.update(shear=self.shear, zoom=self.zoom, flip=self.flip, seed=self.seed)
+        config.update(shear=self.shear, zoom=self.zoom)
         return config
 
 
 @keras.saving.register_keras_serializable(package="catdog")
-class FlipRotateZoomShift(keras.layers.Layer):
+class FlipRotateZoomShift(_OneResampling):
     """Keras's ``RandomFlip``, ``RandomRotation``, ``RandomZoom``, ``RandomTranslation`` fused.
 
     Per image: a left-right flip (``f = -1``) with probability 1/2, an angle
@@ -143,21 +160,10 @@ class FlipRotateZoomShift(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "flip_rotate_zoom_shift")
-        super().__init__(**kwargs)
+        super().__init__(flip=flip, seed=seed, **kwargs)
         self.rotation = float(rotation)
         self.zoom = float(zoom)
         self.shift = float(shift)
-        self.flip = bool(flip)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
-        """Augment a batch ``(N, H, W, C)`` when training; return it unchanged otherwise."""
-        if not training:
-            return images
-        images = tf.convert_to_tensor(images)
-        transformation = self.get_random_transformation(tf.shape(images)[0])
-        return self.transform_images(images, transformation)
 
     def get_random_transformation(self, batch_size: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """Draw each image's ``angle`` (radians), ``zoom``, ``x_shift``, ``y_shift``, ``flip``."""
@@ -199,16 +205,10 @@ class FlipRotateZoomShift(keras.layers.Layer):
         )
         return tf.cast(out, images.dtype)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        """Augmentation keeps the shape."""
-        return input_shape
-
     def get_config(self) -> dict[str, Any]:
         """The constructor's arguments, for saving and cloning."""
         config = super().get_config()
-        config.update(
-            rotation=self.rotation, zoom=self.zoom, shift=self.shift, flip=self.flip, seed=self.seed
-        )
+        config.update(rotation=self.rotation, zoom=self.zoom, shift=self.shift)
         return config
 
 
