@@ -145,8 +145,9 @@ class FlipRotateZoomShift(_OneResampling):
     with ``u = x - cx``, ``v = y - cy`` and ``(cx, cy)`` the image centre; the outside is
     filled by reflecting the photo at its edges (``fill_mode="reflect"``, as the course's
     Keras layers did).  Same draws as the four Keras layers one after the other, one
-    resampling instead of four: sharper photos and, on 2 cores, fewer of the training's
-    CPU cycles (measured in :func:`catdog_utils.models.build_strong_augmentation`).
+    resampling instead of three (the flip alone needs none): sharper photos and, on 2 cores,
+    fewer of the training's CPU cycles (measured in
+    :func:`catdog_utils.models.build_strong_augmentation`).
     Active only with ``training=True``; a ``seed`` makes the sequence repeatable.
     """
 
