@@ -439,7 +439,7 @@ def train_within_budget(
     ``build_model(epochs)`` returns a compiled model whose learning-rate schedule is planned
     for ``epochs`` epochs.  Three steps:
 
-    1. time 30 training steps (after 10 warm-up steps) of a throw-away model
+    1. time 40 training steps (after 20 warm-up steps) of a throw-away model
        (:func:`measure_seconds_per_epoch`) and add :data:`VALIDATION_OVERHEAD`: the
        estimated seconds per epoch;
     2. plan the epochs that fit the budget less ``margin`` (:func:`epochs_for_budget`);
@@ -617,12 +617,16 @@ def use_bfloat16_if_faster(min_speedup: float = MIN_BFLOAT16_SPEEDUP) -> bool:
 def _seconds_per_step(
     model: keras.Model, batches: tf.data.Dataset, warm_up: int, steps: int
 ) -> float:
-    """Mean seconds of one training step of ``model``, timed after ``warm_up`` steps.
+    """Typical seconds of one training step of ``model``, timed after ``warm_up`` steps.
 
-    The clock runs from the end of batch ``warm_up`` to the end of the last batch inside one
-    ``fit`` call, so graph tracing and the pipeline's start-up are not counted.
+    Each step is timed from the end of the batch before it, inside one ``fit`` call, so graph
+    tracing and the pipeline's start-up (the first ``warm_up`` steps) are not counted.  The
+    median of the step times, not their mean: one step slowed by something else on the
+    machine (a garbage collection, another process) must not stretch the estimate, since
+    it is multiplied by the steps of every planned epoch.
     """
     import keras
+    import numpy as np
 
     stamps: list[float] = []
 
@@ -633,19 +637,20 @@ def _seconds_per_step(
     model.fit(
         batches.take(warm_up + steps), epochs=1, verbose=0, callbacks=[Stamps()], shuffle=False
     )
-    return (stamps[-1] - stamps[warm_up - 1]) / (len(stamps) - warm_up)
+    durations = np.diff(stamps[warm_up - 1 :])
+    return float(np.median(durations))
 
 
 def measure_seconds_per_epoch(
-    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 30, warm_up: int = 10
+    build_model: Callable[[], keras.Model], data: CourseData, steps: int = 40, warm_up: int = 20
 ) -> float:
     """Estimate one training epoch's seconds from ``steps`` timed batches.
 
-    The model is built fresh and thrown away.  The clock runs from the end of batch
-    ``warm_up`` to the end of batch ``warm_up + steps`` inside one ``fit`` call, so graph
-    tracing and the pipeline's start-up (filling the shuffle buffer) are not counted: they
-    happen once per run, not once per epoch.  Used to choose how many epochs fit a time
-    budget.
+    The model is built fresh and thrown away.  Batches ``warm_up + 1`` to ``warm_up + steps``
+    are timed one by one inside one ``fit`` call, so graph tracing and the pipeline's
+    start-up (filling the shuffle buffer) are not counted: they happen once per run, not
+    once per epoch.  The median step time (:func:`_seconds_per_step`) times the steps of an
+    epoch is the estimate.  Used to choose how many epochs fit a time budget.
     """
     per_step = _seconds_per_step(build_model(), data.train.repeat(), warm_up, steps)
     return per_step * data.steps_per_epoch

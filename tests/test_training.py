@@ -308,6 +308,21 @@ def test_measure_seconds_per_epoch_leaves_out_the_warm_up(
     assert len(built) == 1  # a fresh model, built once
 
 
+def test_measure_seconds_per_epoch_ignores_a_stray_slow_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # after the warm-up, one step stalls for 10 s (another process, a garbage collection):
+    # a mean would estimate (7 * 0.25 + 10) / 8 = 1.47 s a step, the median keeps 0.25
+    steps = [0.25] * 3 + [10.0] + [0.25] * 4
+    stamps = [5.0 * (i + 1) for i in range(4)] + list(20.0 + np.cumsum(steps))
+    monkeypatch.setattr(training, "time", _Clock(stamps))
+    x = np.zeros((4, 3), "float32")
+    batches = tf.data.Dataset.from_tensors((x, np.zeros((4, 1), "float32"))).repeat()
+    data = type("Data", (), {"train": batches, "steps_per_epoch": 50})()
+    seconds = training.measure_seconds_per_epoch(_tiny_model, data, steps=8, warm_up=4)
+    assert seconds == pytest.approx(0.25 * 50)
+
+
 def test_train_improved_trains_saves_and_watches_validation(
     small_data: pipeline.CourseData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
