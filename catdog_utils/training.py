@@ -566,8 +566,9 @@ def bfloat16_speedup(image_size: int = 64, steps: int = 8, warm_up: int = 3) -> 
     Times ``steps`` training steps (after ``warm_up``) of a throw-away improved CNN on one
     batch of 32 random ``image_size`` photos in each policy, and puts Keras's global policy
     back as it was.  Above 1: bfloat16 is faster.  The answer depends on the CPU, not only on
-    its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained this network 1.26x faster
-    in bfloat16, a 2-core Intel Xeon with the same instructions and no AMX 1.6x slower.
+    its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained the course's earlier
+    separable network 1.26x faster in bfloat16, a 2-core Intel Xeon with the same instructions
+    and no AMX 1.6x slower.
     """
     import keras
     import numpy as np

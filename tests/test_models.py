@@ -322,13 +322,25 @@ def test_improved_cnn_builds_at_128_and_outputs_probabilities() -> None:
     model = models.build_improved_cnn(image_size=128)
     assert model.input_shape == (None, 128, 128, 3)
     assert model.output_shape == (None, 1)
-    assert models.count_params(model) < 1_000_000
+    assert models.count_params(model) == 2_800_097  # the docstring's "about 2.8 M"
     _assert_takes_raw_pixels(model, 128)
+
+
+def test_improved_cnn_has_resnet18s_layout() -> None:
+    model = models.build_improved_cnn(image_size=128, widths=(64, 128, 256, 512))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    # 17 3x3 convolutions (stem + 4 stages x 2 blocks x 2) and 3 strided 1x1 shortcuts
+    assert sum(layer.kernel_size == (3, 3) for layer in convs) == 17
+    assert sum(layer.kernel_size == (1, 1) for layer in convs) == 3
+    assert models.count_params(model) == 11_178_945  # about ResNet-18's 11.2 M
+    # 128 px -> 32 x 32 after the stem, then 32, 16, 8, 4 through the stages
+    assert model.get_layer("stem_pool").output.shape[1:3] == (32, 32)
+    assert model.get_layer("s4b2_add").output.shape[1:3] == (4, 4)
 
 
 def test_compile_improved_uses_adamw_with_a_warmup_schedule() -> None:
     model = models.compile_improved(
-        models.build_improved_cnn(image_size=64, widths=(16, 32), head_width=32),
+        models.build_improved_cnn(image_size=64, widths=(16, 32), blocks_per_stage=1),
         steps_per_epoch=10,
         epochs=5,
     )
@@ -340,14 +352,14 @@ def test_compile_improved_uses_adamw_with_a_warmup_schedule() -> None:
 
 def test_compile_improved_decays_filters_but_not_batch_norm_or_biases() -> None:
     model = models.compile_improved(
-        models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+        models.build_improved_cnn(image_size=32, widths=(8,), blocks_per_stage=1),
         steps_per_epoch=2,
         epochs=2,
         weight_decay=0.05,
     )
     model.optimizer.build(model.trainable_variables)
     decayed = {v.path for v in model.trainable_variables if model.optimizer._use_weight_decay(v)}
-    assert "stem/kernel" in decayed and "b1_sep1/depthwise_kernel" in decayed
+    assert "stem/kernel" in decayed and "s1b1_conv1/kernel" in decayed
     assert "dog_probability/kernel" in decayed
     assert not {p for p in decayed if p.endswith(("/gamma", "/beta", "/bias"))}
 
@@ -355,7 +367,7 @@ def test_compile_improved_decays_filters_but_not_batch_norm_or_biases() -> None:
 def test_compile_improved_label_smoothing_moves_targets_off_zero_and_one() -> None:
     def loss_of(smoothing: float) -> float:
         model = models.compile_improved(
-            models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+            models.build_improved_cnn(image_size=32, widths=(8,), blocks_per_stage=1),
             steps_per_epoch=1,
             epochs=1,
             label_smoothing=smoothing,
@@ -382,7 +394,7 @@ def test_majority_label_accuracy_reads_blended_labels_as_their_larger_part() -> 
 
 def test_compile_improved_for_blended_labels_keeps_the_accuracy_name() -> None:
     model = models.compile_improved(
-        models.build_improved_cnn(image_size=32, widths=(8,), head_width=8),
+        models.build_improved_cnn(image_size=32, widths=(8,), blocks_per_stage=1),
         steps_per_epoch=1,
         epochs=1,
         blended_labels=True,

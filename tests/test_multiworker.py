@@ -155,7 +155,7 @@ data = pipeline.load_course_data(
     sys.argv[1], image_size=32, cache=False, train_per_class=32, test_per_class=4
 )
 result = training.train_improved(
-    data, 2, sys.argv[2], strategy=strategy, verbose=0, widths=(8, 16), head_width=16
+    data, 2, sys.argv[2], strategy=strategy, verbose=0, widths=(8, 16), blocks_per_stage=1
 )
 print(json.dumps({**result.extra, "history": result.history}))
 """
@@ -343,7 +343,7 @@ def test_loop_trains_the_improved_model_in_bfloat16(small_data: pipeline.CourseD
     try:
         keras.utils.set_random_seed(3)
         model = models.compile_improved(
-            models.build_improved_cnn(64, widths=(16, 32), head_width=32),
+            models.build_improved_cnn(64, widths=(16, 32), blocks_per_stage=1),
             small_data.steps_per_epoch,
             2,
         )

@@ -337,7 +337,7 @@ def test_train_improved_trains_saves_and_watches_validation(
 
     monkeypatch.setattr(training, "train", recording_train)
     result = training.train_improved(
-        small_data, epochs=1, model_path=path, verbose=0, widths=(8,), head_width=8, stem_width=8
+        small_data, epochs=1, model_path=path, verbose=0, widths=(8,), blocks_per_stage=1
     )
     assert result.model.name == "improved_cnn"
     assert isinstance(result.model.optimizer, keras.optimizers.AdamW)
@@ -355,8 +355,7 @@ def test_train_improved_trains_saves_and_watches_validation(
     # asked for, early stopping watches the validation accuracy (never the test set)
     seen.clear()
     training.train_improved(
-        small_data, epochs=1, verbose=0, patience=4, ema=False, widths=(8,), head_width=8,
-        stem_width=8,
+        small_data, epochs=1, verbose=0, patience=4, ema=False, widths=(8,), blocks_per_stage=1,
     )  # fmt: skip
     (stopper,) = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
     assert stopper.monitor == "val_accuracy" and stopper.restore_best_weights

@@ -114,7 +114,7 @@ def test_improved_recipe_validates_with_and_keeps_the_averaged_weights(
     two_sizes: tuple[pipeline.CourseData, pipeline.CourseData],
 ) -> None:
     _, data = two_sizes
-    result = training.train_improved(data, 2, widths=(8, 16), head_width=16, stem_width=8)
+    result = training.train_improved(data, 2, widths=(8, 16), blocks_per_stage=1)
     optimizer = result.model.optimizer
     assert optimizer.use_ema
     # after fit, the model holds the moving average of its weights
@@ -143,7 +143,7 @@ def test_improved_recipe_mixes_up_only_the_full_size_stage(
     path = tmp_path / "improved.keras"
     result = training.train_improved(
         large, 2, path, budget_minutes=0.2, small_images=small,
-        widths=(8,), head_width=8, stem_width=8, verbose=0,
+        widths=(8,), blocks_per_stage=1, verbose=0,
     )  # fmt: skip
     small_labels, large_labels = seen["labels"]
     assert set(np.unique(small_labels)) <= {0.0, 1.0}  # the small stage: plain photos
@@ -157,8 +157,8 @@ def test_improved_recipe_mixes_up_only_the_full_size_stage(
 
 
 def test_improved_cnn_accepts_any_size_when_built_without_one() -> None:
-    flexible = models.build_improved_cnn(None, widths=(8, 16), head_width=16, stem_width=8)
-    fixed = models.build_improved_cnn(64, widths=(8, 16), head_width=16, stem_width=8)
+    flexible = models.build_improved_cnn(None, widths=(8, 16), blocks_per_stage=1)
+    fixed = models.build_improved_cnn(64, widths=(8, 16), blocks_per_stage=1)
     fixed.set_weights(flexible.get_weights())
     images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(flexible(images), fixed(images), atol=1e-6)
