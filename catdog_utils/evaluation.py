@@ -149,13 +149,24 @@ def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 8) -
 
 
 def last_conv_layer_name(model: keras.Model) -> str:
-    """Name of the last layer with a 4-D output (the one Grad-CAM looks at)."""
+    """Name of the layer Grad-CAM looks at: the last feature maps before the classifier.
+
+    That is the last layer with a 4-D output (height x width x channels) that is not a
+    pooling layer: ``conv2`` in the original CNN (its ``pool2`` only shrinks those maps),
+    and the last residual block's output (``s4b2_relu``, after the shortcut is added) in
+    the improved network, since that is what its global average pooling reads.
+    """
+    import keras
+
+    pooling = (
+        keras.layers.MaxPooling2D,
+        keras.layers.AveragePooling2D,
+        keras.layers.GlobalAveragePooling2D,
+        keras.layers.GlobalMaxPooling2D,
+    )
     for layer in reversed(model.layers):
-        shape = getattr(layer, "output", None)
-        if shape is not None and len(layer.output.shape) == 4 and "conv" in layer.name:
-            return layer.name
-    for layer in reversed(model.layers):
-        if getattr(layer, "output", None) is not None and len(layer.output.shape) == 4:
+        output = getattr(layer, "output", None)
+        if output is not None and len(output.shape) == 4 and not isinstance(layer, pooling):
             return layer.name
     raise ValueError(f"{model.name} has no convolutional layer for Grad-CAM")
 

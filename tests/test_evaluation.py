@@ -77,6 +77,19 @@ def test_grad_cam_highlights_the_evidence() -> None:
     assert cam[:6, :6].min() > 0.9 and cam[10:, 10:].max() < 1e-6
 
 
+def test_grad_cam_looks_at_the_feature_maps_the_classifier_reads() -> None:
+    from catdog_utils import models
+
+    # The original CNN: its last convolution, not the pooling that only shrinks it.
+    assert evaluation.last_conv_layer_name(models.build_baseline_cnn(64)) == "conv2"
+    # The residual network: the last block's output, after the shortcut is added (what
+    # global average pooling reads), not the batch norm of its second convolution.
+    improved = models.build_improved_cnn(64, blocks_per_stage=1)
+    assert evaluation.last_conv_layer_name(improved) == "s4b1_relu"
+    heatmap = evaluation.grad_cam(improved, np.full((64, 64, 3), 128.0, "float32"))
+    assert heatmap.shape == (64, 64) and np.isfinite(heatmap).all()
+
+
 def test_grad_cam_is_not_blank_when_the_model_is_certain() -> None:
     import keras
 
