@@ -10,8 +10,11 @@ applies, and a Jupyter kernel forwards that descriptor into the notebook.  Call
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 
@@ -34,3 +37,20 @@ def import_tensorflow() -> ModuleType:
             os.dup2(saved, 2)
             os.close(saved)
     return sys.modules["tensorflow"]
+
+
+@contextlib.contextmanager
+def tensorflow_warnings_hidden() -> Iterator[None]:
+    """Hide TensorFlow's Python-side warnings (its ``tensorflow`` logger) inside a ``with``.
+
+    For loops that are known to trip one: predicting with several freshly trained models
+    traces a prediction function for each, and TensorFlow warns about "retracing" after a
+    few, although nothing is wrong.  Errors still show; the level is restored afterwards.
+    """
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -133,3 +133,29 @@ def test_mix_up_refuses_a_non_positive_alpha() -> None:
     ds = pipeline.to_dataset(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(2), batch_size=2)
     with pytest.raises(ValueError, match="alpha must be positive"):
         pipeline.mix_up(ds, alpha=0.0)
+
+
+def test_with_validation_in_training_moves_every_validation_photo_once(
+    shared_dataset: Path,
+) -> None:
+    course = pipeline.load_course_data(
+        shared_dataset,
+        image_size=24,
+        batch_size=8,
+        cache=False,
+        train_per_class=10,
+        test_per_class=2,
+    )
+    merged = pipeline.with_validation_in_training(course)
+    assert merged.validation is None and merged.counts == {
+        "train": course.counts["train"] + course.counts["validation"],
+        "validation": 0,
+        "test": course.counts["test"],
+    }
+    seen = np.concatenate([x for x, _ in merged.train])
+    assert len(seen) == 20  # one pass of the pipeline: each photo once
+    expected = np.concatenate([course.x_train, course.x_val]).astype("float32")
+    assert sorted(map(bytes, seen.astype("uint8"))) == sorted(map(bytes, expected.astype("uint8")))
+    np.testing.assert_array_equal(merged.x_test, course.x_test)
+    with pytest.raises(ValueError, match="no validation photos"):
+        pipeline.with_validation_in_training(merged)

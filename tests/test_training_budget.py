@@ -142,7 +142,7 @@ def test_improved_recipe_mixes_up_only_the_full_size_stage(
     monkeypatch.setattr(training, "train_progressive", spy)
     path = tmp_path / "improved.keras"
     result = training.train_improved(
-        large, 2, path, budget_minutes=0.2, small_images=small,
+        large, 2, path, budget_minutes=0.2, small_images=small, mixup=models.MIXUP_ALPHA,
         widths=(8,), blocks_per_stage=1, verbose=0,
     )  # fmt: skip
     small_labels, large_labels = seen["labels"]
@@ -154,6 +154,38 @@ def test_improved_recipe_mixes_up_only_the_full_size_stage(
     assert tuple(keras.models.load_model(path).input_shape) == (None, 40, 40, 3)
     with pytest.raises(ValueError, match="progressive recipe"):
         training.train_improved(large, 1, mixup=0.2)
+
+
+def test_final_fit_trains_on_validation_photos_too_and_validates_nothing(
+    two_sizes: tuple[pipeline.CourseData, pipeline.CourseData],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The chapter's final fit: train + validation photos at both sizes, no mixup, no
+    validation time charged to the budget plan."""
+    small, large = (pipeline.with_validation_in_training(c) for c in two_sizes)
+    assert len(large.y_train) == len(two_sizes[1].y_train) + len(two_sizes[1].y_val) == 48
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(training, "measure_seconds_per_epoch", lambda build, data: 1.0)
+    real_progressive = training.train_progressive
+
+    def spy(build_model, build_fixed, stages, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen["labels"] = [np.concatenate([y for _, y in stage.train]) for stage in stages]
+        return real_progressive(build_model, build_fixed, stages, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_progressive", spy)
+    result = training.train_improved(
+        large, 9, tmp_path / "m.keras", budget_minutes=0.1, small_images=small,
+        widths=(8,), blocks_per_stage=1, verbose=0,
+    )  # fmt: skip
+    # every photo of both sizes, with plain labels: the recipe has no mixup
+    assert [len(y) for y in seen["labels"]] == [48, 48]
+    assert all(set(np.unique(y)) <= {0.0, 1.0} for y in seen["labels"])
+    # 1 s per epoch and nothing added for validation: 0.25 * 6 s * 0.95 -> 1 epoch, then 4
+    assert result.extra["estimated_epoch_seconds"] == [1.0, 1.0]
+    assert result.extra["planned_epochs"] == [1, 4]
+    assert not any(key.startswith("val_") for key in result.history)
+    assert len(result.history["loss"]) == result.epochs_run
 
 
 def test_improved_cnn_accepts_any_size_when_built_without_one() -> None:
@@ -177,8 +209,8 @@ def test_catdog_train_improved_runs_the_chapter_05_recipe(
         "--image-size", 64, "--batch-size", 8, "--out", out, "--log-dir", tmp_path / "runs",
     )  # fmt: skip
     assert code == 0, stdout
-    assert "32px then 64px within 0.5 minutes" in stdout
-    assert f"Saved {out}" in stdout
+    assert "32px then 64px within 0.5 minutes, on training + validation photos" in stdout
+    assert f"Saved {out}" in stdout and "(no validation)" in stdout
     model = predict.load_model(out)
     assert tuple(model.input_shape) == (None, 64, 64, 3)
     sizes = json.loads(training.history_path(out).read_text())["image_size"]
