@@ -1,11 +1,15 @@
-"""``quiet.import_tensorflow``: no start-up chatter, yet standard error works afterwards."""
+"""``quiet``: no start-up chatter from TensorFlow, yet standard error works afterwards; expected
+warnings hidden only where asked."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import textwrap
+
+from catdog_utils import quiet
 
 
 def test_import_tensorflow_is_silent_and_stderr_still_works() -> None:
@@ -34,3 +38,26 @@ def test_import_tensorflow_is_silent_and_stderr_still_works() -> None:
     assert done.stdout.split("\n")[0].startswith("tf.Tensor(42")
     assert done.stdout.split("\n")[1] == "2"
     assert done.stderr == "after the import\n"
+
+
+def test_tensorflow_warnings_hidden_hides_warnings_not_errors_and_restores_the_level() -> None:
+    logger = logging.getLogger("tensorflow")
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler, before = Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        with quiet.tensorflow_warnings_hidden():
+            logger.warning("5 out of the last 13 calls triggered tf.function retracing")
+            logger.error("a real error")
+        logger.warning("after the block")
+        assert logger.level == logging.WARNING
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+    assert records == ["a real error", "after the block"]
