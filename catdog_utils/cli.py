@@ -192,7 +192,7 @@ def _train_improved(
     size = course.image_size
     small = load(size // 2) if budget else None
     plan = f"{size // 2}px then {size}px within {budget:g} minutes" if budget else f"{size}px"
-    if budget and small is not None:  # the final fit: every training photo, nothing validated
+    if small is not None:  # the final fit: every training photo, nothing validated
 
         def all_photos(c: pipeline.CourseData) -> pipeline.CourseData:
             augment = models.build_strong_augmentation(args.seed)

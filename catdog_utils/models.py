@@ -224,8 +224,9 @@ WEIGHT_DECAY = 0.05
 #: Label smoothing trains towards 0.05 / 0.95 instead of 0 / 1 (``LABEL_SMOOTHING / 2`` off
 #: each end), so the loss stops rewarding ever more confident answers on training photos.
 LABEL_SMOOTHING = 0.1
-#: Mixup's Beta alpha for the last (full-size) stage of progressive training
-#: (:func:`catdog_utils.pipeline.mix_up`): most blends faint, a few half and half.
+#: A usual mixup Beta alpha (:func:`catdog_utils.pipeline.mix_up`): most blends faint, a few
+#: half and half.  Chapter 05's recipe trains without mixup; pass it to
+#: ``training.train_improved(..., mixup=MIXUP_ALPHA)`` to try it on longer runs.
 MIXUP_ALPHA = 0.2
 #: Variables that weight decay leaves alone (matched against variable names).
 NO_WEIGHT_DECAY = ("gamma", "beta", "bias")
