@@ -491,21 +491,25 @@ def predict_image(
     return predict_images(model, [path], threshold=threshold, batch_size=1)[0]
 
 
-def default_photo_folder(folder: str | Path | None = None) -> Path | None:
+def default_photo_folder(
+    folder: str | Path | None = None, dataset: str | Path | None = None
+) -> Path | None:
     """The folder of new photos to classify: ``folder`` if given, else
-    ``$CATDOG_SINGLE_PREDICTION_DIR``, else the data set's ``new_photos`` folder (labelled
-    photos in neither split, made by ``make data``) when it holds any; ``None`` when there
-    is none (no data set, one built before ``new_photos`` existed, or a source without)."""
+    ``$CATDOG_SINGLE_PREDICTION_DIR``, else the ``new_photos`` folder of the data set
+    ``dataset`` (default :func:`config.data_dir`): labelled photos in neither split, set apart
+    by ``make data``, when it holds any.  ``None`` when there is none (no data set, one built
+    before ``new_photos`` existed, or from a source without such photos)."""
     import os
 
     chosen = folder or os.environ.get("CATDOG_SINGLE_PREDICTION_DIR")
     if chosen:
         return Path(chosen).expanduser()
+    root = Path(dataset) if dataset is not None else config.data_dir()
     try:
-        found = new_photos()
+        found = new_photos(root)
     except DataNotFoundError:
         return None
-    return config.data_dir() / NEW_PHOTOS_NAME if found else None
+    return root / NEW_PHOTOS_NAME if found else None
 
 
 def read_labels_csv(folder: str | Path) -> dict[str, int]:

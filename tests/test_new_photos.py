@@ -127,6 +127,9 @@ def test_data_set_built_before_new_photos_is_rebuilt(
     assert not rebuilt.skipped and len(data.new_photos()) == 4
     assert predict.default_photo_folder() == dest / data.NEW_PHOTOS_NAME
     assert predict.default_photo_folder(tmp_path / "mine") == tmp_path / "mine"
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert predict.default_photo_folder() is None
+    assert predict.default_photo_folder(None, dest) == dest / data.NEW_PHOTOS_NAME
 
 
 def test_new_photos_missing_or_damaged(tmp_path: Path) -> None:
