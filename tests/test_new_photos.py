@@ -61,6 +61,20 @@ def test_course_source_gives_its_single_prediction_photos(
     assert not repaired.skipped and photos[0][0].is_file()
 
 
+def test_course_layout_zip_gives_its_single_prediction_photos(
+    course_with_new: Path, tmp_path: Path
+) -> None:
+    members = {
+        f"cats_and_dogs/{p.relative_to(course_with_new).as_posix()}": p.read_bytes()
+        for p in sorted(course_with_new.rglob("*"))
+        if p.is_file()
+    }
+    source = write_zip(tmp_path / "course.zip", members)
+    result = data.prepare_dataset(source, tmp_path / "d", **SMALL)
+    labels = [label for _, label in data.new_photos(result.dest)]
+    assert labels == ["cat", "dog", "dog", "cat"] and result.n_new == 4
+
+
 def test_course_source_without_single_prediction(course_folder: Path, tmp_path: Path) -> None:
     dest = tmp_path / "cats_and_dogs"
     result = data.prepare_dataset(course_folder, dest, **SMALL)
