@@ -339,7 +339,7 @@ class _Selection:
 
     placed: list[tuple[str, str, Outcome]] = field(default_factory=list)  # split, class
     report: list[Outcome] = field(default_factory=list)  # rejected or converted
-    notes: list[str] = field(default_factory=list)  # classes with fewer photos than asked
+    notes: list[str] = field(default_factory=list)  # fewer photos than asked, unlabelled ones
     new: list[tuple[str, Outcome]] = field(default_factory=list)  # label, photo in neither split
 
 
