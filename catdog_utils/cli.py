@@ -371,7 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify photos or folders of photos")
-    p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="IMAGE_OR_FOLDER",
+        help="photos or folders of photos, e.g. data/cats_and_dogs/new_photos",
+    )
     p.add_argument("--model", default=None, help="default models/<profile>/baseline.keras")
     p.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
     p.add_argument("--threshold", type=float, default=0.5, help="dog if probability >= this")

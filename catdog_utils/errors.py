@@ -17,6 +17,10 @@ class DataNotFoundError(CatdogError):
     """The course data set (or one of its folders) is not where it should be."""
 
 
+class NewPhotosNotFoundError(DataNotFoundError):
+    """The data set has no ``new_photos`` folder (built before it existed) or it is damaged."""
+
+
 class SourceError(CatdogError):
     """A data source (folder, zip or URL) is missing, empty or in an unknown layout."""
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config, images
-from .data import natural_key
-from .errors import ImageError, InputNotFoundError, ModelLoadError, first_line
+from .data import NEW_PHOTOS_NAME, natural_key, new_photos
+from .errors import DataNotFoundError, ImageError, InputNotFoundError, ModelLoadError, first_line
 from .pipeline import resize_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -491,17 +491,25 @@ def predict_image(
     return predict_images(model, [path], threshold=threshold, batch_size=1)[0]
 
 
-def default_photo_folder(folder: str | Path | None = None) -> Path | None:
+def default_photo_folder(
+    folder: str | Path | None = None, dataset: str | Path | None = None
+) -> Path | None:
     """The folder of new photos to classify: ``folder`` if given, else
-    ``$CATDOG_SINGLE_PREDICTION_DIR``, else the shared ``single_prediction`` folder beside the
-    project if it exists; ``None`` when there is none."""
+    ``$CATDOG_SINGLE_PREDICTION_DIR``, else the ``new_photos`` folder of the data set
+    ``dataset`` (default :func:`config.data_dir`): labelled photos in neither split, set apart
+    by ``make data``, when it holds any.  ``None`` when there is none (no data set, one built
+    before ``new_photos`` existed, or from a source without such photos)."""
     import os
 
     chosen = folder or os.environ.get("CATDOG_SINGLE_PREDICTION_DIR")
     if chosen:
         return Path(chosen).expanduser()
-    shared = config.project_root().parent / "shared/datasets/cats_and_dogs/single_prediction"
-    return shared if shared.is_dir() else None
+    root = Path(dataset) if dataset is not None else config.data_dir()
+    try:
+        found = new_photos(root)
+    except DataNotFoundError:
+        return None
+    return root / NEW_PHOTOS_NAME if found else None
 
 
 def read_labels_csv(folder: str | Path) -> dict[str, int]:

@@ -12,7 +12,10 @@
    anything else Pillow can read is re-encoded as an RGB JPEG, and what cannot be read
    (empty, truncated, not an image, too many pixels) is rejected;
 3. makes the deterministic course split and writes ``{training_set,test_set}/{cats,dogs}/``,
-   ``manifest.csv`` (file, class, split, sha256), ``rejects.csv`` and ``source.json``.
+   ``manifest.csv`` (file, class, split, sha256), ``rejects.csv`` and ``source.json``;
+4. sets a few labelled photos of neither split apart in ``new_photos/`` (with ``labels.csv``,
+   read back with :func:`new_photos`): from a PetImages source, 4 cats and 4 dogs beyond the
+   course's photos; from a course-layout source, its ``single_prediction`` folder.
 
 Everything is built in a hidden folder beside the destination and renamed into place when
 complete, so an interrupted run never leaves half a data set; a second run from the same
@@ -35,10 +38,13 @@ from .build import FORMAT_VERSION, PrepareResult, prepare_dataset
 from .dataset import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
+    NEW_LABELS_NAME,
+    NEW_PHOTOS_NAME,
     REJECTS_COLUMNS,
     REJECTS_NAME,
     SOURCE_INFO_NAME,
     ManifestRow,
+    new_photos,
     read_manifest,
     read_rejects,
     require_dataset,
@@ -55,6 +61,8 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "MANIFEST_NAME",
     "MAX_FILE_BYTES",
+    "NEW_LABELS_NAME",
+    "NEW_PHOTOS_NAME",
     "REJECTS_COLUMNS",
     "REJECTS_NAME",
     "SOURCE_INFO_NAME",
@@ -62,6 +70,7 @@ __all__ = [
     "PrepareResult",
     "download",
     "natural_key",
+    "new_photos",
     "prepare_dataset",
     "read_manifest",
     "read_rejects",

@@ -8,12 +8,16 @@
 3. *download* a URL (:mod:`.fetch`), then *open* the zip or folder (:mod:`.sources`);
 4. *check space and the destination*;
 5. *build atomically* (:func:`_build`): check the photos (:mod:`.photos`), place them in
-   the split, write ``manifest.csv``, ``rejects.csv`` and ``source.json``, all in a hidden
-   folder that is renamed into place when complete (:mod:`.destination`).
+   the split, set a few labelled photos of neither split apart in ``new_photos/`` (from a
+   PetImages source, the next ones after the course's; from a course-layout source, its
+   ``single_prediction`` folder), write ``manifest.csv``, ``rejects.csv`` and
+   ``source.json``, all in a hidden folder that is renamed into place when complete
+   (:mod:`.destination`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -26,23 +30,30 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from ..errors import DestinationError, SourceError, UnsafeArchiveError
+from ..errors import DataNotFoundError, DestinationError, SourceError, UnsafeArchiveError
 from . import destination, fetch
 from .dataset import (
     DEST_FIX,
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
+    NEW_LABELS,
+    NEW_LABELS_COLUMNS,
+    NEW_LABELS_NAME,
+    NEW_PHOTOS_NAME,
     OFFLINE_FIX,
     REJECTS_COLUMNS,
     REJECTS_NAME,
     SOURCE_INFO_NAME,
+    new_photos,
 )
 from .photos import Outcome, Processor, import_tensorflow, output_names, scan
 from .progress import progress_bar
-from .sources import Layout, Source, find_layout, natural_key, open_source
+from .sources import NEW_PHOTOS_SOURCE, Entry, Layout, Source, find_layout, natural_key, open_source
 
 #: Bump when the processing changes, so existing data sets are rebuilt once.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: new_photos/
+#: New photos (in neither split) per class taken from a PetImages source.
+NEW_PER_CLASS = 4
 #: Share of a PetImages class that goes to training when it has fewer photos than asked for.
 _FALLBACK_TRAIN_FRACTION = 0.8
 
@@ -60,6 +71,7 @@ class PrepareResult:
             the same settings, so nothing was done.
         message: one line summarising the above (printed when ``progress`` is on).
         seconds: wall time of the call.
+        n_new: labelled photos in ``new_photos/`` (in neither split).
     """
 
     dest: Path
@@ -69,6 +81,7 @@ class PrepareResult:
     skipped: bool
     message: str
     seconds: float = 0.0
+    n_new: int = 0
 
     def __str__(self) -> str:
         return self.message
@@ -174,8 +187,7 @@ def prepare_dataset(
     try:
         layout = find_layout(opened)
         if url is None:
-            entries = [e for group in layout.groups.values() for e in group]
-            fingerprint = opened.fingerprint(entries)
+            fingerprint = opened.fingerprint(layout.entries())
             if (done := _skip_if_current(plan, fingerprint)) is not None:
                 return done
         else:
@@ -196,7 +208,7 @@ def _skip_if_current(plan: _Plan, fingerprint: dict[str, Any] | None) -> Prepare
     ``fingerprint=None`` accepts a data set built from any source.
     """
     saved = destination.up_to_date(plan.dest, fingerprint, plan.settings)
-    if saved is None:
+    if saved is None or not _new_photos_intact(plan.dest, saved):
         return None
     counts = {}
     for key, value in saved.get("counts", {}).items():
@@ -210,9 +222,20 @@ def _skip_if_current(plan: _Plan, fingerprint: dict[str, Any] | None) -> Prepare
         skipped=True,
         message=f"{plan.dest} already prepared from {saved.get('source')}; nothing to do",
         seconds=time.perf_counter() - plan.started,
+        n_new=int(saved.get("n_new", 0)),
     )
     plan.say(result.message)
     return result
+
+
+def _new_photos_intact(dest: Path, saved: dict[str, Any]) -> bool:
+    """Whether ``new_photos/`` holds exactly the photos ``source.json`` counted."""
+    try:
+        listed = new_photos(dest)
+    except DataNotFoundError:
+        return False
+    present = [p for p in (dest / NEW_PHOTOS_NAME).iterdir() if p.name != NEW_LABELS_NAME]
+    return len(listed) == len(present) == saved.get("n_new")
 
 
 def _url_of(source: str | Path) -> str | None:
@@ -316,7 +339,8 @@ class _Selection:
 
     placed: list[tuple[str, str, Outcome]] = field(default_factory=list)  # split, class
     report: list[Outcome] = field(default_factory=list)  # rejected or converted
-    notes: list[str] = field(default_factory=list)  # classes with fewer photos than asked
+    notes: list[str] = field(default_factory=list)  # fewer photos than asked, unlabelled ones
+    new: list[tuple[str, Outcome]] = field(default_factory=list)  # label, photo in neither split
 
 
 def _build(
@@ -333,8 +357,10 @@ def _build(
     for split in config.SPLITS:
         for cls in config.CLASS_NAMES:
             (built / split / cls).mkdir(parents=True)
+    (built / NEW_PHOTOS_NAME).mkdir()
     selection = _select_photos(plan, opened, layout, staging)
     rows = _place(selection.placed, built)
+    new_rows = _place_new(selection.new, built / NEW_PHOTOS_NAME)
     shutil.rmtree(staging)
     counts = {(s, c): 0 for s in config.SPLITS for c in config.CLASS_NAMES}
     for _, cls, split, _ in rows:
@@ -346,7 +372,9 @@ def _build(
         n_converted=sum(1 for o in selection.report if o.action == "convert"),
         skipped=False,
         message="",
+        n_new=len(new_rows),
     )
+    destination.write_csv(built / NEW_PHOTOS_NAME / NEW_LABELS_NAME, NEW_LABELS_COLUMNS, new_rows)
     _write_records(built, rows, selection, result, plan, layout.name, description, fingerprint)
     summary = ", ".join(
         f"{split} {counts[(split, 'cats')]} cats + {counts[(split, 'dogs')]} dogs"
@@ -354,7 +382,8 @@ def _build(
     )
     result.message = (
         f"Prepared {plan.dest} from {description} ({layout.name} layout): {summary}; "
-        f"{result.n_rejected} rejected, {result.n_converted} converted (see {REJECTS_NAME})"
+        f"{result.n_rejected} rejected, {result.n_converted} converted (see {REJECTS_NAME}); "
+        + _describe_new(new_rows, layout)
     )
     if selection.notes:
         result.message += "; note: " + "; ".join(selection.notes)
@@ -382,10 +411,74 @@ def _select_photos(plan: _Plan, opened: Source, layout: Layout, staging: Path) -
             )
             selection.report.extend(reported)
             _assign(selection, plan, opened, split, cls, used, quotas[(split, cls)])
+            if split is None and len(used) == quotas[(split, cls)]:
+                candidates = _beyond(entries, used, cls)
+                _select_new(selection, candidates, NEW_PER_CLASS, staging, executor, work)
+        if layout.new:
+            candidates = _labelled(opened, layout, selection.notes)
+            _select_new(selection, candidates, len(candidates), staging, executor, work)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return selection
+
+
+def _beyond(entries: list[Entry], used: list[Outcome], cls: str) -> list[tuple[Entry, str, str]]:
+    """A PetImages class's files after the last one the course took, each with its name in
+    the data set and its label: the candidates for new photos."""
+    rest = entries[entries.index(used[-1].entry) + 1 :]
+    names = output_names(rest, cls, keep_names=False)
+    return [(entry, name, NEW_LABELS[cls]) for entry, name in zip(rest, names, strict=True)]
+
+
+def _labelled(opened: Source, layout: Layout, notes: list[str]) -> list[tuple[Entry, str, str]]:
+    """A course layout's ``single_prediction`` photos, each with its name in the data set and
+    its label from ``labels.csv`` (``file,label``, cat or dog); unlabelled ones are left out."""
+    known: dict[str, str] = {}
+    if layout.new_labels is not None:
+        try:
+            text = opened.read(layout.new_labels).decode("utf-8-sig")
+            for row in csv.DictReader(text.splitlines()):
+                label = (row.get("label") or "").strip().lower().removesuffix("s")
+                if label in NEW_LABELS.values() and row.get("file"):
+                    known[row["file"].strip()] = label
+        except (OSError, UnicodeDecodeError, csv.Error):
+            known = {}
+    names = output_names(layout.new, "cats", keep_names=True)
+    labelled = [
+        (entry, name, known[base])
+        for entry, name in zip(layout.new, names, strict=True)
+        if (base := entry.name.rsplit("/", 1)[-1]) in known
+    ]
+    if len(labelled) < len(layout.new):
+        notes.append(
+            f"{len(layout.new) - len(labelled)} {NEW_PHOTOS_SOURCE} photo(s) without a label "
+            f"in its {NEW_LABELS_NAME} left out"
+        )
+    return labelled
+
+
+def _select_new(
+    selection: _Selection,
+    candidates: list[tuple[Entry, str, str]],
+    quota: int,
+    staging: Path,
+    executor: ThreadPoolExecutor,
+    work: Processor,
+) -> None:
+    """Check ``candidates`` (photo, name in the data set, label) in order until ``quota`` are
+    usable and keep those as new photos (staged in ``staging/new``); the unusable ones checked
+    on the way go to the report."""
+    if not candidates or quota < 1:
+        return
+    folder = staging / "new"
+    folder.mkdir(exist_ok=True)
+    entries = [entry for entry, _, _ in candidates]
+    targets = [folder / name for _, name, _ in candidates]
+    label_of = {entry.key: label for entry, _, label in candidates}
+    used, reported = scan(entries, targets, quota, executor, work, lambda: None)
+    selection.report.extend(reported)
+    selection.new.extend((label_of[o.entry.key], o) for o in used)
 
 
 def _split_counts(n: int, train: int, test: int) -> tuple[int, int, bool]:
@@ -439,6 +532,28 @@ def _place(placed: list[tuple[str, str, Outcome]], built: Path) -> list[tuple[st
     return rows
 
 
+def _place_new(new: list[tuple[str, Outcome]], folder: Path) -> list[tuple[str, str]]:
+    """Move the new photos from staging into ``folder``; returns the rows of its
+    ``labels.csv`` (file, label) in natural order of the file names."""
+    rows = []
+    for label, outcome in new:
+        assert outcome.staged is not None
+        os.replace(outcome.staged, folder / outcome.out_name)
+        rows.append((outcome.out_name, label))
+    return sorted(rows, key=lambda r: natural_key(r[0]))
+
+
+def _describe_new(rows: list[tuple[str, str]], layout: Layout) -> str:
+    """The summary line's part about the new photos."""
+    if rows:
+        cats = sum(1 for _, label in rows if label == "cat")
+        dogs = len(rows) - cats
+        return f"{len(rows)} new photos ({cats} cats + {dogs} dogs, in {NEW_PHOTOS_NAME}/)"
+    if layout.name == "course" and not layout.new:
+        return f"no new photos (the source has no {NEW_PHOTOS_SOURCE} folder)"
+    return "no new photos (the source has none beyond the training and test photos)"
+
+
 def _write_records(
     built: Path,
     rows: list[tuple[str, str, str, str]],
@@ -467,6 +582,7 @@ def _write_records(
         "counts": {f"{s}/{c}": n for (s, c), n in result.counts.items()},
         "n_rejected": result.n_rejected,
         "n_converted": result.n_converted,
+        "n_new": result.n_new,
         "notes": selection.notes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -3,7 +3,9 @@
 A prepared data set is a folder ``{training_set,test_set}/{cats,dogs}/`` plus three files
 that :func:`catdog_utils.data.prepare_dataset` writes beside the photos: ``manifest.csv``
 (file, class, split, sha256), ``rejects.csv`` (what was left out or converted, and why) and
-``source.json`` (where it came from, with which settings).
+``source.json`` (where it came from, with which settings).  Beside them, ``new_photos/``
+holds a few labelled photos that are in neither split (with ``labels.csv``: ``file,label``,
+label ``cat`` or ``dog``), for "predict new photos"; :func:`new_photos` reads them.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
-from ..errors import DataNotFoundError
+from ..errors import DataNotFoundError, NewPhotosNotFoundError
 
 MANIFEST_NAME = "manifest.csv"
 REJECTS_NAME = "rejects.csv"
 SOURCE_INFO_NAME = "source.json"
 MANIFEST_COLUMNS: tuple[str, ...] = ("file", "class", "split", "sha256")
 REJECTS_COLUMNS: tuple[str, ...] = ("source", "reason", "action")
+#: The folder of labelled photos in neither split, its labels file and that file's columns.
+NEW_PHOTOS_NAME = "new_photos"
+NEW_LABELS_NAME = "labels.csv"
+NEW_LABELS_COLUMNS: tuple[str, ...] = ("file", "label")
+#: The labels written in ``new_photos/labels.csv``, by class folder.
+NEW_LABELS = {"cats": "cat", "dogs": "dog"}
 
 #: How to get photos without the network (ends most source and download messages).
 OFFLINE_FIX = "`make data SOURCE=/path/to/kagglecatsanddogs_5340.zip` (or SOURCE=/path/to/a/folder)"
@@ -137,3 +145,49 @@ def read_rejects(dest: str | Path | None = None) -> list[dict[str, str]]:
         raise DataNotFoundError(
             f"No rejects report at {path}: rebuild the data set with `make data`"
         ) from None
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` is a file name without any folder part (``cat.1.jpg``)."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\")
+
+
+def new_photos(dest: str | Path | None = None) -> list[tuple[Path, str]]:
+    """The data set's new photos (in neither split) and their labels, in file-name order.
+
+    Args:
+        dest: the data set folder (default :func:`config.data_dir`).
+
+    Returns:
+        ``[(path, "cat" or "dog"), ...]`` from ``new_photos/labels.csv``; empty when the
+        data set was built from a source that had none (a course-layout folder without
+        ``single_prediction``).
+
+    Raises:
+        NewPhotosNotFoundError: no ``new_photos`` folder (a data set built before it existed),
+            or its ``labels.csv`` is damaged or names a missing photo; the message says to
+            run ``make data``.
+    """
+    folder = _folder(dest) / NEW_PHOTOS_NAME
+    path = folder / NEW_LABELS_NAME
+    damaged = f"The new photos' labels {path} are damaged: rebuild the data set with `make data`"
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            if tuple(next(reader, ())) != NEW_LABELS_COLUMNS:
+                raise NewPhotosNotFoundError(damaged)
+            rows = list(reader)
+    except FileNotFoundError:
+        raise NewPhotosNotFoundError(
+            f"No new photos at {folder} (the data set is older than them): {DATA_FIX}"
+        ) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise NewPhotosNotFoundError(damaged) from exc
+    photos = []
+    for row in rows:
+        if len(row) != 2 or row[1] not in NEW_LABELS.values() or not _plain_name(row[0]):
+            raise NewPhotosNotFoundError(damaged)
+        if not (folder / row[0]).is_file():
+            raise NewPhotosNotFoundError(f"The new photo {folder / row[0]} is missing: {DATA_FIX}")
+        photos.append((folder / row[0], row[1]))
+    return photos

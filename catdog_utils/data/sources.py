@@ -25,6 +25,9 @@ from ..errors import SourceError, UnsafeArchiveError
 from .dataset import OFFLINE_FIX
 
 _CLASS_ALIASES = {"cat": "cats", "cats": "cats", "dog": "dogs", "dogs": "dogs"}
+#: The course layout's folder of labelled photos in neither split, and its labels file.
+NEW_PHOTOS_SOURCE = "single_prediction"
+LABELS_FILE = "labels.csv"
 _SPLIT_ALIASES = {"training_set": "training_set", "test_set": "test_set"}
 #: How deep a layout may sit inside the source (e.g. ``top/PetImages/Cat``).
 _MAX_PREFIX_DEPTH = 3
@@ -116,6 +119,7 @@ class Source:
         self.path = path
         self.files: dict[tuple[str, ...], Entry] = {}
         self.dirs: set[tuple[str, ...]] = set()
+        self.labels: dict[tuple[str, ...], Entry] = {}  # the labels.csv files
 
     @property
     def description(self) -> str:
@@ -156,21 +160,23 @@ class _FolderSource(Source):
                 self.dirs.add((*rel, dirname))
             for filename in filenames:
                 parts = (*rel, filename)
-                if _ignored(parts) or not images.is_image_name(filename):
+                is_labels = filename.lower() == LABELS_FILE
+                if _ignored(parts) or not (is_labels or images.is_image_name(filename)):
                     continue
                 try:
                     stat = os.stat(os.path.join(root, filename))
                 except OSError:
                     stat = None
-                self._add_file(
-                    parts,
-                    Entry(
-                        key="/".join(parts),
-                        name="/".join(parts),
-                        size=stat.st_size if stat else -1,
-                        mtime_ns=stat.st_mtime_ns if stat else 0,
-                    ),
+                entry = Entry(
+                    key="/".join(parts),
+                    name="/".join(parts),
+                    size=stat.st_size if stat else -1,
+                    mtime_ns=stat.st_mtime_ns if stat else 0,
                 )
+                if is_labels:
+                    self.labels[parts] = entry
+                else:
+                    self._add_file(parts, entry)
 
     def read(self, entry: Entry) -> bytes:
         """Read one file's bytes."""
@@ -205,6 +211,8 @@ class _ZipSource(Source):
                 self._add_file(
                     parts, Entry(key=info.filename, name="/".join(parts), size=info.file_size)
                 )
+            elif parts[-1].lower() == LABELS_FILE:
+                self.labels[parts] = Entry(key=info.filename, name="/".join(parts), size=0)
             else:
                 for depth in range(1, len(parts)):
                     self.dirs.add(parts[:depth])
@@ -259,6 +267,14 @@ class Layout:
     prefix: tuple[str, ...]
     # (split or None, class) -> files in natural order
     groups: dict[tuple[str | None, str], list[Entry]] = field(default_factory=dict)
+    # course layout: the photos of its single_prediction folder and their labels.csv
+    new: list[Entry] = field(default_factory=list)
+    new_labels: Entry | None = None
+
+    def entries(self) -> list[Entry]:
+        """Every file the data set may be built from (for a folder's fingerprint)."""
+        used = [e for group in self.groups.values() for e in group] + self.new
+        return used + ([self.new_labels] if self.new_labels else [])
 
 
 def find_layout(source: Source) -> Layout:
@@ -302,6 +318,7 @@ def find_layout(source: Source) -> Layout:
                     f"{where} has a course layout but no {folder} folder: add it, or {fix}"
                 )
             layout.groups[key] = _files_in(source, found[key], where, fix)
+        _find_new_photos(source, layout)
         return layout
     complete = {p: f for p, f in pets.items() if set(f) == set(config.CLASS_NAMES)}
     if complete:
@@ -320,6 +337,23 @@ def find_layout(source: Source) -> Layout:
     raise SourceError(
         f"No cat and dog photos found in {where} (expected PetImages/Cat and PetImages/Dog, "
         f"or training_set and test_set with cats and dogs): {fix}"
+    )
+
+
+def _find_new_photos(source: Source, layout: Layout) -> None:
+    """Record a course layout's ``single_prediction`` photos and ``labels.csv``, if any."""
+    folders = [
+        parts
+        for parts in sorted(source.dirs)
+        if parts[:-1] == layout.prefix and parts[-1].lower() == NEW_PHOTOS_SOURCE
+    ]
+    if not folders:
+        return
+    folder = folders[0]
+    entries = [entry for parts, entry in source.files.items() if parts[:-1] == folder]
+    layout.new = sorted(entries, key=lambda e: (natural_key(e.name.rsplit("/", 1)[-1]), e.name))
+    layout.new_labels = next(
+        (entry for parts, entry in sorted(source.labels.items()) if parts[:-1] == folder), None
     )
 
 
