@@ -26,6 +26,11 @@ def singular(class_name: str) -> str:
     return class_name.removesuffix("s")
 
 
+def plural(count: int, word: str) -> str:
+    """``1 epoch``, ``3 epochs``: a count with its noun in the right number."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 #: The two splits the data command writes.
 SPLITS: tuple[str, str] = ("training_set", "test_set")
 #: The course split: images per class in each split.
@@ -64,6 +69,10 @@ class Profile:
             table shows what each design costs in time beside what it learns).
         improved_budget_minutes: wall-clock budget for training notebook 05's final model.
         description: one line for the README and the notebooks.
+        pretrained_image_size: input size of chapter 07's pretrained network (224 is
+            ImageNet's; smaller is faster and a little less accurate).
+        head_epochs: epochs of chapter 07's new head on the frozen features.
+        fine_tune_epochs: epochs of chapter 07's fine-tuning of the top blocks.
     """
 
     name: str
@@ -74,6 +83,9 @@ class Profile:
     ablation_epochs: int
     improved_budget_minutes: float
     description: str
+    pretrained_image_size: int = 224
+    head_epochs: int = 15
+    fine_tune_epochs: int = 3
 
 
 PROFILES: dict[str, Profile] = {
@@ -86,6 +98,9 @@ PROFILES: dict[str, Profile] = {
         ablation_epochs=1,
         improved_budget_minutes=0.5,
         description="smoke test for CI: 320 training and 100 test images, 1-2 epochs",
+        pretrained_image_size=96,
+        head_epochs=3,
+        fine_tune_epochs=1,
     ),
     "class": Profile(
         name="class",
@@ -96,6 +111,9 @@ PROFILES: dict[str, Profile] = {
         ablation_epochs=4,
         improved_budget_minutes=10.0,
         description="a class period: half the training images, 10 epochs, full test set",
+        pretrained_image_size=224,
+        head_epochs=15,
+        fine_tune_epochs=2,
     ),
     "full": Profile(
         name="full",
@@ -106,6 +124,9 @@ PROFILES: dict[str, Profile] = {
         ablation_epochs=5,
         improved_budget_minutes=44.0,
         description="the original settings: 8000 training images, 25 epochs",
+        pretrained_image_size=224,
+        head_epochs=15,
+        fine_tune_epochs=3,
     ),
 }
 
