@@ -16,6 +16,7 @@ The helpers behind notebooks 01 and 02 that are not figures (those live in
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,3 +199,14 @@ def build_damaged_source(
         image.convert("L").save(cat_dir / "grayscale.jpg", format="JPEG", quality=90)
     (cat_dir / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))
     return Path(folder)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def summary_text(model: keras.Model, line_length: int | None = None) -> str:
+    """``model.summary()`` as plain text: no colour codes, nothing sent to the notebook's
+    rich display (which leaves an empty HTML output), one string to ``print``."""
+    lines: list[str] = []
+    model.summary(line_length=line_length, print_fn=lambda line, **_: lines.append(line))
+    return _ANSI.sub("", "\n".join(lines)).rstrip("\n")

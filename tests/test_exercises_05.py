@@ -21,7 +21,7 @@ RECIPE, ORIGINAL = "full recipe (64px)", "original CNN (64px)"
 def committed_rows() -> list[dict]:
     """Chapter 05's comparison table as its committed run printed it."""
     text = report.notebook_text(config.project_root() / "notebooks/05_improving_the_model.ipynb")
-    found = re.findall(r"^(\S.*?)\s+(\d+) epochs  train ([\d.]+)  val ([\d.]+)$", text, re.M)
+    found = re.findall(r"^(\S.*?)\s+(\d+) epochs?\s+train ([\d.]+)  val ([\d.]+)$", text, re.M)
     assert len(found) >= 2
     return [
         {"run": run, "epochs": int(e), "train acc": float(t), "val acc": float(v)}

@@ -87,3 +87,11 @@ def test_build_damaged_source_and_what_the_data_command_does(
     assert rejects["not_an_image.jpg"] == "rejected"
     assert rejects["png_inside.jpg"] == rejects["grayscale.jpg"] == "converted"
     assert "Thumbs.db" not in rejects
+
+
+def test_summary_text_is_plain(capsys) -> None:  # noqa: ANN001 - pytest fixture
+    from catdog_utils import models
+
+    text = explore.summary_text(models.build_baseline_cnn(compile_model=False), line_length=76)
+    assert "\x1b" not in text and "conv1 (Conv2D)" in text and "813,217" in text
+    assert capsys.readouterr().out == ""  # returned, not printed
