@@ -206,7 +206,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def summary_text(model: keras.Model, line_length: int | None = None) -> str:
     """``model.summary()`` as plain text: no colour codes, nothing sent to the notebook's
-    rich display (which leaves an empty HTML output), one string to ``print``."""
+    rich display, one string to ``print``.
+
+    Keras renders the summary with a ``rich`` console; in a Jupyter kernel that console
+    sends its (emptied) buffer to the notebook as an HTML output when the capture ends, so
+    the console is told it is not in Jupyter while the summary is captured.
+    """
+    from unittest import mock
+
     lines: list[str] = []
-    model.summary(line_length=line_length, print_fn=lambda line, **_: lines.append(line))
+    with mock.patch("rich.console._is_jupyter", return_value=False):
+        model.summary(line_length=line_length, print_fn=lambda line, **_: lines.append(line))
     return _ANSI.sub("", "\n".join(lines)).rstrip("\n")
