@@ -226,3 +226,10 @@ def test_cell_run_times_in_prose_match_the_timings() -> None:
             limit = {"well under": 30, "under": 60, "about": 90}[match[1]]
             low = 40 if match[1] == "about" else 0
             assert low <= full[stem] < limit, (stem, match[0], f"{full[stem]} s")
+
+
+def test_the_guide_s_second_session_says_how_to_get_chapter_03_back() -> None:
+    guide = (ROOT / "docs/teaching.md").read_text(encoding="utf-8")
+    session_2 = guide[guide.index("**Session 2") : guide.index("### One session per notebook")]
+    before_plan = session_2[: session_2.index("| time |")]
+    assert "Run All" in before_plan and "loads what 03 saved" in before_plan
