@@ -4,6 +4,10 @@ Each ``check_*`` function takes the learner's answer and returns a :class:`Feedb
 says clearly whether it is right and why (it displays as one line in a notebook).  An
 answer left as ``None`` is "not answered yet", never an error, so a notebook with open
 exercises still runs from top to bottom.  Worked solutions are in ``notebooks/solutions/``.
+
+Nothing public here computes an answer: the notebooks import this module, so a helper that
+returned what a check accepts would be an answer key.  The checks work the answer out inside
+themselves; the solutions notebooks and ``tests/`` compute it their own way.
 """
 
 from __future__ import annotations
@@ -295,9 +299,20 @@ def _dropout_network(rate: float) -> list[tuple]:
     ]
 
 
+_SETTING_NAMES = {
+    "Rescaling": ("scale", "offset"),
+    "Conv2D": ("filters", "kernel_size", "strides", "padding", "activation"),
+    "MaxPooling2D": ("pool_size", "strides"),
+    "Dense": ("units", "activation"),
+    "Dropout": ("rate",),
+}
+
+
 def _describe(signature: tuple) -> str:
+    """A layer signature as a learner would write the layer: ``Dense(units=1, ...)``."""
     kind, *settings = signature
-    return f"{kind}({', '.join(str(s) for s in settings)})" if settings else kind
+    names = _SETTING_NAMES.get(kind, ())
+    return f"{kind}({', '.join(f'{n}={v!r}' for n, v in zip(names, settings, strict=False))})"
 
 
 def _architecture_problem(model: keras.Model, image_size: int, rate: float) -> str | None:
