@@ -233,3 +233,13 @@ def test_the_guide_s_second_session_says_how_to_get_chapter_03_back() -> None:
     session_2 = guide[guide.index("**Session 2") : guide.index("### One session per notebook")]
     before_plan = session_2[: session_2.index("| time |")]
     assert "Run All" in before_plan and "loads what 03 saved" in before_plan
+
+
+def test_measured_scores_in_prose_come_from_the_committed_outputs() -> None:
+    """A four-decimal score written by hand (outside a generated block) must be one a
+    committed notebook printed: a number from an older run fails here."""
+    outputs = "\n".join(report.notebook_text(p) for p in ROOT.glob("notebooks/**/*.ipynb"))
+    for name, text in _prose().items():
+        text = re.sub(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
+        for figure in re.findall(r"(?<![\d.])0\.\d{4}(?!\d)", text):
+            assert figure in outputs, f"{name} quotes {figure}, which no committed output shows"
