@@ -341,7 +341,7 @@ def _compile_problem(model: keras.Model) -> str | None:
         return "the model is not compiled yet"
     if type(optimizer).__name__ != "Adam":
         return f"it is compiled with {type(optimizer).__name__}, not the original's optimizer"
-    fn = getattr(loss, "fn", None)
+    fn = getattr(loss, "fn", loss)  # a Keras loss object wraps a function; a function is one
     name = loss if isinstance(loss, str) else getattr(fn, "__name__", type(loss).__name__)
     kwargs = getattr(loss, "_fn_kwargs", None) or getattr(loss, "fn_kwargs", None) or {}
     logits = getattr(loss, "from_logits", None) or kwargs.get("from_logits", False)

@@ -170,6 +170,8 @@ def test_dropout_network_right_in_either_keras_style() -> None:
     assert exercises.check_has_dropout(_network(), rate=0.5).ok
     objects = _network(optimizer=keras.optimizers.Adam(), loss=keras.losses.BinaryCrossentropy())
     assert exercises.check_has_dropout(objects, rate=0.5).ok
+    function = _network(loss=keras.losses.binary_crossentropy)
+    assert exercises.check_has_dropout(function, rate=0.5).ok
 
 
 @pytest.mark.parametrize("broken", list(BROKEN_NETWORKS))
