@@ -7,7 +7,7 @@ One module per concern, imported explicitly (``from catdog_utils import data``):
 - ``atomic``: every write of a file or folder (temporary path, fsync, rename into place)
 - ``images``: the one door through which any image file enters (decode, EXIF, RGB)
 - ``data``: acquire the course data set from a URL, zip or folder
-- ``explore``: the data and the model before training (photo sizes, layer costs)
+- ``explore``: the data and the model before training (photo sizes, layer costs, summary)
 - ``pipeline``: ``tf.data`` train / validation / test sets
 - ``models``: the original CNN, the improved CNN and their augmentation
 - ``augmentation``: ``ShearZoomFlip``, the original augmentation as one Keras layer
@@ -18,7 +18,8 @@ One module per concern, imported explicitly (``from catdog_utils import data``):
 - ``export``: SavedModel and TensorFlow Lite exports, checked against Keras
 - ``exercises``: the notebooks' exercise checks and hints
 - ``bench``: input-pipeline and compute benchmarks
-- ``quiet``: import TensorFlow without its start-up chatter
+- ``quiet``: import TensorFlow without its start-up chatter; silence C++ notices
+- ``text``: what notebooks print: counts with their noun, file sizes
 - ``cli``: the ``catdog`` command
 
 Importing the package does no TensorFlow work: modules import TensorFlow only when a

@@ -45,7 +45,7 @@ IMAGE_SIZE = 64
 BATCH_SIZE = 32
 BASELINE_EPOCHS = 25
 
-#: Microsoft's public "Kaggle Cats and Dogs Dataset" (PetImages layout, about 786 MB).
+#: Microsoft's public "Kaggle Cats and Dogs Dataset" (PetImages layout, about 825 MB).
 DEFAULT_SOURCE_URL = (
     "https://download.microsoft.com/download/3/E/1/"
     "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip"

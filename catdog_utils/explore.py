@@ -16,6 +16,7 @@ The helpers behind notebooks 01 and 02 that are not figures (those live in
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,3 +199,22 @@ def build_damaged_source(
         image.convert("L").save(cat_dir / "grayscale.jpg", format="JPEG", quality=90)
     (cat_dir / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))
     return Path(folder)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def summary_text(model: keras.Model, line_length: int | None = None) -> str:
+    """``model.summary()`` as plain text: no colour codes, nothing sent to the notebook's
+    rich display, one string to ``print``.
+
+    Keras renders the summary with a ``rich`` console; in a Jupyter kernel that console
+    sends its (emptied) buffer to the notebook as an HTML output when the capture ends, so
+    the console is told it is not in Jupyter while the summary is captured.
+    """
+    from unittest import mock
+
+    lines: list[str] = []
+    with mock.patch("rich.console._is_jupyter", return_value=False):
+        model.summary(line_length=line_length, print_fn=lambda line, **_: lines.append(line))
+    return _ANSI.sub("", "\n".join(lines)).rstrip("\n")

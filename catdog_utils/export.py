@@ -46,6 +46,7 @@ import numpy as np
 
 from . import atomic
 from .errors import CatdogError, DestinationError, ModelLoadError, first_line
+from .quiet import stderr_silenced
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -263,7 +264,8 @@ def tflite_predict(path: str | Path, images: Any, batch_size: int = _BATCH) -> n
     if not path.is_file():
         raise ModelLoadError(f"No TensorFlow Lite model at {path}: {_EXPORT_HINT}")
     try:
-        interpreter = _tflite_interpreter(path)
+        with stderr_silenced():  # TFLite's "INFO: Created ... XNNPACK delegate" line
+            interpreter = _tflite_interpreter(path)
     except ValueError as exc:
         raise ModelLoadError(
             f"{path} is not a TensorFlow Lite model ({first_line(exc, 100)}): {_EXPORT_HINT}"
@@ -276,7 +278,8 @@ def tflite_predict(path: str | Path, images: Any, batch_size: int = _BATCH) -> n
     for start in range(0, len(batch), batch_size):
         chunk = batch[start : start + batch_size]
         interpreter.resize_tensor_input(source["index"], list(chunk.shape), strict=False)
-        interpreter.allocate_tensors()
+        with stderr_silenced():
+            interpreter.allocate_tensors()
         interpreter.set_tensor(source["index"], chunk)
         interpreter.invoke()
         out.append(np.array(interpreter.get_tensor(target["index"]), np.float32).reshape(-1))

@@ -27,16 +27,26 @@ def import_tensorflow() -> ModuleType:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" not in sys.modules:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            with open(os.devnull, "w") as devnull:
-                os.dup2(devnull.fileno(), 2)
+        with stderr_silenced():
             import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
     return sys.modules["tensorflow"]
+
+
+@contextlib.contextmanager
+def stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to the null device inside a ``with``: for C++ notices written
+    straight to it (TensorFlow's start-up lines, TFLite's "Created TensorFlow Lite XNNPACK
+    delegate").  Python exceptions still propagate; keep the block small."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager

@@ -57,6 +57,16 @@ def notebook_text(path: str | Path) -> str:
     return "\n".join(parts)
 
 
+def notebook_sources(path: str | Path, kind: str | None = None) -> str:
+    """The sources of a notebook's cells (only ``kind`` cells: "markdown" or "code", if given)."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    return "\n".join(
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in cells
+        if kind is None or c["cell_type"] == kind
+    )
+
+
 def _last(pattern: str, text: str) -> re.Match[str] | None:
     matches = list(re.finditer(pattern, text, re.M))
     return matches[-1] if matches else None

@@ -64,14 +64,20 @@ def test_saved_model_answers_like_keras(
 
 
 def test_tflite_from_keras_and_from_saved_model_answer_like_keras(
-    model: object, photos: np.ndarray, saved_model: Path, tmp_path: Path
+    model: object,
+    photos: np.ndarray,
+    saved_model: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     expected = _keras_probs(model, photos)
     from_folder = export.export_tflite(saved_model, tmp_path / "a" / "from_folder.tflite")
     from_model = export.export_tflite(model, tmp_path / "from_model.tflite")
     for path in (from_folder, from_model):
         assert path.is_file() and path.stat().st_size > 3_000_000  # 813k float32 weights
+        capfd.readouterr()
         got = export.tflite_predict(path, photos, batch_size=4)
+        assert "XNNPACK" not in capfd.readouterr().err  # no INFO line in a notebook
         assert got.shape == (len(photos),)
         np.testing.assert_allclose(got, expected, atol=1e-5)
         assert export.check_export_matches(model, path, photos) <= 1e-5

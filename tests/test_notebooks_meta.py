@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,73 @@ def test_the_figure_check_sees_a_figure_drawn_with_a_semicolon() -> None:
     assert _draws('plots.learning_curves(final.history, title="x");', functions)
     assert not _draws("result = training.train(build, data, 3)", functions)
     assert not _draws(_code({"source": "# plots.learning_curves(h)\nx = 1"}), functions)
+
+
+#: A log line from TensorFlow, absl or Python logging (``INFO: ...``, ``W0000 00:00...``).
+LOG_LINE = re.compile(r"^(?:INFO|WARNING|ERROR|DEBUG)[: ]|^[IWEF]\d{4} \d\d:\d\d", re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def output_noise(nb: dict) -> list[str]:
+    """Log lines, ANSI escape codes and empty outputs among a notebook's committed outputs."""
+    problems = []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            texts = [out.get("text", "")] if "text" in out else list(out.get("data", {}).values())
+            texts = ["".join(t) if isinstance(t, list) else str(t) for t in texts]
+            visible = [re.sub(r"<[^>]*>", "", t).strip() for t in texts]  # HTML without tags
+            if out.get("output_type") in ("stream", "display_data", "execute_result") and not any(
+                visible
+            ):
+                problems.append(f"cell {i}: an empty {out.get('output_type')} output")
+            for text in texts:
+                if ANSI.search(text):
+                    problems.append(f"cell {i}: ANSI escape codes")
+                if match := LOG_LINE.search(text):
+                    line = text[match.start() :].splitlines()[0]
+                    problems.append(f"cell {i}: log line {line[:60]!r}")
+    return problems
+
+
+#: Notebooks whose committed outputs predate the fixes of the noise: remove a name from here
+#: once the notebook has been re-run (the strict xfail then fails as XPASS to say so).
+NOISY_UNTIL_RERUN = {
+    "02_building_the_cnn.ipynb",
+    "03_training.ipynb",
+    "06_predicting_new_images.ipynb",
+}
+
+
+def _clean_cases() -> list:
+    reason = "committed outputs predate the fix; re-run pending"
+    return [
+        pytest.param(
+            p,
+            id=p.name,
+            marks=[pytest.mark.xfail(strict=True, reason=reason)]
+            if p.name in NOISY_UNTIL_RERUN
+            else [],
+        )
+        for p in NOTEBOOKS
+    ]
+
+
+@pytest.mark.parametrize("path", _clean_cases())
+def test_outputs_have_no_log_lines_ansi_codes_or_empty_outputs(path: Path) -> None:
+    problems = output_noise(json.loads(path.read_text(encoding="utf-8")))
+    assert not problems, f"{path.name}: {problems}"
+
+
+def test_output_noise_is_found() -> None:
+    def nb(*outputs: dict) -> dict:
+        return {"cells": [{"cell_type": "code", "source": [], "outputs": list(outputs)}]}
+
+    assert output_noise(nb({"output_type": "stream", "name": "stdout", "text": ["ok\n"]})) == []
+    log = {"output_type": "stream", "name": "stderr", "text": ["INFO: Created TensorFlow Lite"]}
+    assert "log line" in output_noise(nb(log))[0]
+    ansi = {"output_type": "stream", "name": "stdout", "text": ["\x1b[1mModel\x1b[0m"]}
+    assert "ANSI" in output_noise(nb(ansi))[0]
+    empty = {"output_type": "display_data", "data": {"text/html": [""]}, "metadata": {}}
+    assert "empty" in output_noise(nb(empty))[0]
+    pre = {"output_type": "display_data", "data": {"text/html": ["<pre style='x'></pre>\n"]}}
+    assert "empty" in output_noise(nb(pre))[0]

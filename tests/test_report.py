@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import shutil
 from pathlib import Path
 
-from catdog_utils import config, report
+from catdog_utils import config, report, training
 
 ROOT = config.project_root()
 
@@ -81,3 +83,163 @@ def test_old_chapter_05_gets_a_clear_row(tmp_path: Path) -> None:
     (root / "notebooks/05_improving_the_model.ipynb").unlink()  # no 05 notebook at all
     assert report.collect(root).improved_test_acc is None
     assert "not in the committed run of notebook 05 yet" in report.render(root)[root / "README.md"]
+
+
+# --- figures in prose against the committed run ------------------------------------------
+# Every class of mismatch the course has had: a second reference machine, a budget or a
+# number of timed steps other than the code's, chapter times that disagree between the
+# chapter, the index and the guide, MB for MiB, a class period the guide does not plan,
+# claims about a run that no output shows, stale references and change-log voice.
+
+PROSE_FILES = ("README.md", "docs/teaching.md")
+
+
+def _prose() -> dict[str, str]:
+    """README, the guide and every notebook's markdown, by name."""
+    texts = {name: (ROOT / name).read_text(encoding="utf-8") for name in PROSE_FILES}
+    for path in sorted(ROOT.glob("notebooks/**/*.ipynb")):
+        texts[str(path.relative_to(ROOT))] = report.notebook_sources(path, "markdown")
+    return texts
+
+
+def _all_prose() -> str:
+    return "\n".join(_prose().values())
+
+
+def test_one_reference_machine() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraphs = [p for p in readme.split("\n\n") if "reference machine" in p]
+    cpus = {cpu for p in paragraphs for cpu in re.findall(r"Xeon|EPYC|Ryzen|Core i\d|Apple M\d", p)}
+    assert len(cpus) <= 1, f"the reference machine is described as {cpus}"
+
+
+def test_budgets_are_the_profiles_budgets() -> None:
+    budgets = {f"{p.improved_budget_minutes:g}" for p in config.PROFILES.values()}
+    quoted = re.findall(r"(\d+)[- ]minutes?(?: training)? budget", _all_prose())
+    quoted += re.findall(r"(?:budget of|end of its) (\d+) minutes", _all_prose())
+    assert quoted and set(quoted) <= budgets, f"budgets quoted {set(quoted)}, profiles {budgets}"
+
+
+def test_timed_steps_are_the_code_s() -> None:
+    steps = inspect.signature(training.measure_seconds_per_epoch).parameters["steps"].default
+    text = _all_prose()
+    quoted = re.findall(r"(\d+) timed steps", text)
+    assert all(int(q) == steps for q in quoted), quoted
+    assert not re.search(r"(dozen|few|handful of) timed steps", text)
+
+
+def test_chapter_times_agree_with_the_index_and_the_guide() -> None:
+    for stem, planned in report.IN_CLASS.items():
+        first = report.notebook_sources(ROOT / f"notebooks/{stem}.ipynb", "markdown")
+        match = re.search(r"Time: about ([\d-]+) minutes", first)
+        if match:
+            assert f"{match[1]} min" == planned.split(" (")[0], (stem, match[1], planned)
+
+
+def _plan_minutes() -> dict[str, list[int]]:
+    """Minutes the guide's session plans give each chapter, one entry per row."""
+    guide = (ROOT / "docs/teaching.md").read_text(encoding="utf-8")
+    minutes: dict[str, list[int]] = {}
+    for start, end, chapter in re.findall(r"^\| (\d+)-(\d+) \| (0\d)\b", guide, re.M):
+        minutes.setdefault(chapter, []).append(int(end) - int(start))
+    return minutes
+
+
+def test_the_guide_s_plan_gives_each_chapter_its_table_time() -> None:
+    for chapter, rows in _plan_minutes().items():
+        stem = next(s for s in report.IN_CLASS if s.startswith(chapter))
+        low, _, high = report.IN_CLASS[stem].split(" ")[0].partition("-")
+        if len(rows) == 1 and "demonstration" not in report.IN_CLASS[stem]:
+            assert int(low) <= rows[0] <= int(high or low), (chapter, rows, report.IN_CLASS[stem])
+
+
+def test_sizes_are_in_the_unit_they_name() -> None:
+    from catdog_utils.data import fetch
+
+    zip_mb = round(fetch.EXPECTED_SIZE / 1e6)
+    for name, text in _prose().items():
+        for quoted in re.findall(r"zip[^.\n]{0,40}?about (\d+) MB", text):
+            assert int(quoted) == zip_mb, f"{name}: the zip is {zip_mb} MB, not {quoted}"
+
+
+def test_class_periods_are_the_guide_s() -> None:
+    guide = (ROOT / "docs/teaching.md").read_text(encoding="utf-8")
+    sessions = set(re.findall(r"(\d+)-minute sessions", guide))
+    for name, text in _prose().items():
+        for quoted in re.findall(r"(\d+)-minute (?:class period|session|lesson)", text):
+            assert quoted in sessions, (
+                f"{name}: a {quoted}-minute period; the guide plans {sessions}"
+            )
+
+
+def test_the_guide_points_at_no_figure_the_readme_lacks() -> None:
+    guide = (ROOT / "docs/teaching.md").read_text(encoding="utf-8")
+    class_05 = report.collect(ROOT).timings["class"].get("05_improving_the_model")
+    if class_05 is None:
+        assert not re.search(r"05[^\n]{0,300}\(see the README\)", guide)
+
+
+#: Sentences that described a run no committed output shows, pointed at a section that is not
+#: there, or spoke of the course's history; each was rewritten and must not come back.
+RETIRED = [
+    "takes about a second",  # 01: no output times the scan
+    "moves the four new photos too",  # 06: its output is the same at every threshold
+    "trained each epoch more slowly",  # 05: no output compares the two networks
+    "each model takes a few minutes",  # 03: the class profile's whole chapter takes seconds
+    "prints a few start-up lines",  # 02: it no longer does
+    "explained at the top of every notebook",  # 04 has no profile table
+    "Section 5 showed the model overfitting",  # 03: section 6 does
+    "charged in section 3",  # solutions 05: section 4 does
+    "15-minute class period",
+    "for example `4.2`",  # 05.2: the answer as the example
+    "e.g. 4.2",
+]
+CHANGE_LOG = re.compile(
+    r"\b(?:the (?:course's )?previous (?:network|release|version)|an earlier version|"
+    r"previous release's|first version of this chapter)",
+    re.I,
+)
+
+
+def test_no_retired_claims_or_change_log_voice() -> None:
+    for name, text in _prose().items():
+        flat = " ".join(text.split())
+        for phrase in RETIRED:
+            assert phrase not in flat, f"{name}: {phrase!r}"
+        assert not CHANGE_LOG.search(flat), f"{name}: {CHANGE_LOG.search(flat)[0]!r}"
+
+
+def test_section_references_exist() -> None:
+    for path in sorted(ROOT.glob("notebooks/0[1-6]_*.ipynb")):
+        text = report.notebook_sources(path, "markdown")
+        sections = {int(n) for n in re.findall(r"^## (\d+)\.", text, re.M)}
+        for n in re.findall(r"\b[Ss]ection (\d+)\b(?! of the chapter| of chapter)", text):
+            assert int(n) in sections, f"{path.name} refers to section {n}; it has {sections}"
+
+
+def test_cell_run_times_in_prose_match_the_timings() -> None:
+    full = report.collect(ROOT).timings["full"]
+    for stem in report.IN_CLASS:
+        first = report.notebook_sources(ROOT / f"notebooks/{stem}.ipynb", "markdown")
+        match = re.search(r"cells themselves run in (well under|under|about) a minute", first)
+        if match and stem in full:
+            limit = {"well under": 30, "under": 60, "about": 90}[match[1]]
+            low = 40 if match[1] == "about" else 0
+            assert low <= full[stem] < limit, (stem, match[0], f"{full[stem]} s")
+
+
+def test_the_guide_s_second_session_says_how_to_get_chapter_03_back() -> None:
+    guide = (ROOT / "docs/teaching.md").read_text(encoding="utf-8")
+    session_2 = guide[guide.index("**Session 2") : guide.index("### One session per notebook")]
+    before_plan = session_2[: session_2.index("| time |")]
+    assert "Run All" in before_plan and "loads what 03 saved" in before_plan
+
+
+def test_measured_scores_in_prose_come_from_the_committed_outputs() -> None:
+    """A four-decimal score written by hand (outside a generated block) must be one a
+    committed notebook printed: a number from an older run fails here."""
+    outputs = "\n".join(report.notebook_text(p) for p in ROOT.glob("notebooks/**/*.ipynb"))
+    for name, text in _prose().items():
+        text = re.sub(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
+        for figure in re.findall(r"(?<![\d.])0\.\d{4}(?!\d)", text):
+            assert figure in outputs, f"{name} quotes {figure}, which no committed output shows"
