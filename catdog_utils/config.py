@@ -26,11 +26,6 @@ def singular(class_name: str) -> str:
     return class_name.removesuffix("s")
 
 
-def plural(count: int, word: str) -> str:
-    """``1 epoch``, ``3 epochs``: a count with its noun in the right number."""
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 #: The two splits the data command writes.
 SPLITS: tuple[str, str] = ("training_set", "test_set")
 #: The course split: images per class in each split.

@@ -779,3 +779,55 @@ def check_dog_flap_threshold(
         f"{n_dogs} dogs ({dogs / n_dogs:.1%}) are shut out. Keeping cats out costs dogs: "
         "only a better model avoids both.",
     )
+
+
+# --- 07 · a pretrained network -----------------------------------------------------------
+
+
+def check_head_weights(answer: object, features: int = 1280) -> Feedback:
+    """Exercise 07.1: how many numbers the head (dropout + one sigmoid unit) learns."""
+    hint = (
+        f"the head reads {features:,} pooled features; a Dense unit learns one weight per "
+        "input plus one bias, and Dropout learns nothing."
+    )
+    value = _as_number(answer)
+    if value is not None and value in (features, features - 1):
+        return Feedback("wrong", f"{value:,.0f} leaves something out. Hint: {hint}")
+    return _number(
+        answer,
+        features + 1,
+        f"{features:,} weights + 1 bias = {features + 1:,}: all that the first stage trains, "
+        "which is why it takes seconds.",
+        hint,
+    )
+
+
+def _values(weights: Sequence[object]) -> int:
+    return int(sum(math.prod(tuple(w.shape)) for w in weights))  # type: ignore[attr-defined]
+
+
+def check_fine_tuned_fraction(answer: object, model: keras.Model, final: keras.Model) -> Feedback:
+    """Exercise 07.2: the fraction of ``final``'s parameters that fine-tuning ``model`` trained
+    (its trainable weights over all of ``final``'s parameters), within 0.0005."""
+    hint = (
+        "add up the sizes of model.trainable_weights (the fine-tuned blocks and the head; "
+        "frozen batch norm is not among them) and divide by final.count_params()."
+    )
+    if answer is None:
+        return _open(hint)
+    value = _as_number(answer)
+    if value is None:
+        return Feedback("wrong", f"expected a fraction, got {answer!r}. Hint: {hint}")
+    trained, whole = _values(model.trainable_weights), final.count_params()
+    expected = trained / whole
+    if abs(value - expected) <= 0.0005:
+        return Feedback(
+            "right",
+            f"{trained:,} of {whole:,} parameters ({expected:.1%}): fine-tuning changes the "
+            "network's top, and the frozen bottom is all ImageNet's.",
+        )
+    if 1 < value <= 100 and abs(value / 100 - expected) <= 0.0005:
+        return Feedback("wrong", f"{value} is a percentage; give a fraction. Hint: {hint}")
+    if value > 1:
+        return Feedback("wrong", f"{value} is more than the whole network. Hint: {hint}")
+    return Feedback("wrong", f"{value} is not it: check both counts. Hint: {hint}")
