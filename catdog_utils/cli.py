@@ -1,7 +1,7 @@
 """The ``catdog`` command: the course's code, from the shell.
 
     catdog data     [--source URL|ZIP|DIR] [--dest DIR]
-    catdog train    [--model baseline|improved] [--profile P] [--epochs N] [--out FILE]
+    catdog train    [--model baseline|improved|pretrained] [--profile P] [--epochs N] [--out FILE]
                     [--log-dir DIR]
     catdog evaluate [--model FILE] [--profile P] [--tta]
     catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
@@ -131,6 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_model(profile.name, args.model)
     _check_model_out(out)
     _quiet_tensorflow()
+    if args.model == "pretrained":
+        return _train_pretrained(args, profile, data_dir, out)
     import keras
 
     from . import models, pipeline, training
@@ -218,6 +220,53 @@ def _train_improved(
         )
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def _train_pretrained(
+    args: argparse.Namespace, profile: config.Profile, data_dir: Path, out: Path
+) -> int:
+    """Chapter 07's recipe: the pretrained MobileNetV2's frozen features, a new head, the top
+    blocks fine-tuned (``--epochs`` of them), the better stage on validation kept."""
+    import os
+
+    import keras
+
+    from . import pipeline, pretrained, training, weights
+
+    if os.environ.get("TF_CONFIG"):
+        raise CatdogError(
+            "--model pretrained trains in one process (its features are computed once): "
+            "unset TF_CONFIG"
+        )
+    path = weights.default_path()
+    if not weights.is_prepared(path):
+        raise weights.WeightsError(f"No converted pretrained weights yet: {weights.FIX}")
+    keras.utils.set_random_seed(args.seed)
+    size = args.image_size or profile.pretrained_image_size
+    course = pipeline.load_course_data(
+        data_dir,
+        image_size=size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        train_per_class=profile.train_per_class,
+        test_per_class=profile.test_per_class,
+    )
+    epochs = args.epochs or profile.fine_tune_epochs
+    print(
+        f"Training the pretrained MobileNetV2: {course.counts}, {size}px, head "
+        f"{profile.head_epochs} epochs, fine-tuning {epochs} epochs"
+    )
+    result = pretrained.train(course, profile.head_epochs, epochs, seed=args.seed)
+    training.save_model_atomic(result.model, out)
+    history = {**result.history, "minutes": [result.minutes]}
+    training.save_history(history, training.history_path(out))
+    kept = "fine-tuned top blocks + head" if result.fine_tuned else "head on frozen features"
+    print(
+        f"Saved {out} after {result.minutes:.1f} minutes of training; validation accuracy "
+        f"{result.head_val_accuracy:.4f} (head) / {result.tuned_val_accuracy:.4f} "
+        f"(fine-tuned): kept the {kept}"
+    )
+    return 0
 
 
 def _print_training_result(result: training.TrainResult) -> None:
@@ -351,9 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", default=None, help="default: data/cats_and_dogs")
 
     p = sub.add_parser("train", help="train a model with the notebooks' code")
-    p.add_argument("--model", choices=["baseline", "improved"], default="baseline")
+    p.add_argument("--model", choices=["baseline", "improved", "pretrained"], default="baseline")
     p.add_argument("--epochs", type=_at_least(1), default=None, help="default: the profile's")
-    p.add_argument("--image-size", type=_at_least(32), default=None, help="default: 64 / 128")
+    p.add_argument(
+        "--image-size",
+        type=_at_least(32),
+        default=None,
+        help="default: 64 / 128 / the profile's (224)",
+    )
     p.add_argument("--batch-size", type=_at_least(1), default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
     p.add_argument("--out", default=None, help="default: models/<profile>/<model>.keras")

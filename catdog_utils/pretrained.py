@@ -72,7 +72,9 @@ def build_parts(
     return bottom, top
 
 
-def frozen_activations(bottom: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def frozen_activations(
+    bottom: keras.Model, images: np.ndarray, batch_size: int = 128
+) -> np.ndarray:
     """Run the frozen ``bottom`` over ``images`` (uint8, NHWC) once, in batches."""
     return bottom.predict(images, batch_size=batch_size, verbose=0)
 
@@ -157,3 +159,67 @@ def assemble(
             if layer.weights and layer.name in {lay.name for lay in model.layers}:
                 model.get_layer(layer.name).set_weights(layer.get_weights())
     return model
+
+
+@dataclass
+class TransferResult:
+    """What :func:`train` returns: the assembled model and how it was chosen."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    head_val_accuracy: float
+    tuned_val_accuracy: float
+    fine_tuned: bool
+    seconds: dict[str, float]
+
+    @property
+    def minutes(self) -> float:
+        """Training time in minutes: activations, head and fine-tuning together."""
+        return sum(self.seconds.values()) / 60
+
+
+def train(
+    course: object,
+    head_epochs: int,
+    fine_tune_epochs: int,
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+    path: str | None = None,
+) -> TransferResult:
+    """Chapter 07's recipe from start to finish (what ``catdog train --model pretrained`` runs).
+
+    ``course`` is a :class:`~catdog_utils.pipeline.CourseData` at the network's input size.
+    The head trains on the frozen features of the photos and their mirror images, then the
+    top blocks and the head are fine-tuned; the stage with the higher validation accuracy is
+    kept (stage 1 on a tie), and the pieces are assembled into one model.
+    """
+    bottom, top = build_parts(course.image_size, path=path)  # type: ignore[attr-defined]
+    acts = extract(bottom, course.x_train, course.x_val)  # type: ignore[attr-defined]
+    y_train = course.y_train.astype("float32")  # type: ignore[attr-defined]
+    y_val = course.y_val.astype("float32")  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    top.trainable = False
+    features = top.predict(np.concatenate([acts.train, acts.train_flipped]), verbose=0)
+    head = build_head()
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                 metrics=["accuracy"])  # fmt: skip
+    fit = head.fit(features, np.concatenate([y_train, y_train]), batch_size=64,
+                   epochs=head_epochs, verbose=0,
+                   validation_data=(top.predict(acts.val, verbose=0), y_val))  # fmt: skip
+    head_seconds, stage_1 = time.perf_counter() - start, head.get_weights()
+    for layer in top.layers:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    model = stack(top, head)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    tuning = fine_tune(model, acts, y_train, y_val, fine_tune_epochs, seed=seed)
+    head_val, tuned_val = fit.history["val_accuracy"][-1], tuning.history["val_accuracy"][-1]
+    if tuned_val <= head_val:  # back to stage 1
+        weights.load_weights(top, path)
+        head.set_weights(stage_1)
+    history = {f"head_{k}": list(map(float, v)) for k, v in fit.history.items()}
+    history.update({f"tune_{k}": v for k, v in tuning.history.items()})
+    seconds = {"activations": acts.seconds, "head": head_seconds, "fine-tuning": tuning.seconds}
+    return TransferResult(
+        assemble(bottom, top, head), history, head_val, tuned_val, tuned_val > head_val, seconds
+    )
