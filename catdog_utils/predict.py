@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config, images
-from .data import natural_key
 from .errors import ImageError, InputNotFoundError, ModelLoadError, first_line
+from .names import natural_key
 from .pipeline import resize_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
