@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, catdog_env, run_catdog, run_cli
+from helpers import assert_one_line_error, catdog_env, run_catdog, run_cli, skip_or_fail
 
 from catdog_utils import cli, config, data, training
 
@@ -49,7 +49,7 @@ def single_prediction(shared_dataset: Path) -> Path:
     """The shared ``single_prediction`` folder (four photos)."""
     folder = shared_dataset / "single_prediction"
     if not folder.is_dir():
-        pytest.skip(f"no single_prediction folder in {shared_dataset}")
+        skip_or_fail(f"no single_prediction folder in {shared_dataset}")
     return folder
 
 
