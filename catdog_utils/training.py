@@ -335,8 +335,8 @@ def train_improved(
     return train(lambda: build(epochs), data, epochs, strategy=strategy, **run)
 
 
-#: Validation after every epoch (1,600 photos, forward only) adds about this fraction to
-#: the time of a training epoch (6,400 photos, forward and backward), measured on 2 cores.
+#: The fraction validation after every epoch (a quarter as many photos as training, forward
+#: only) adds to the time of a training epoch (forward and backward) in the planner.
 VALIDATION_OVERHEAD = 0.12
 
 
@@ -517,9 +517,8 @@ def bfloat16_speedup(image_size: int = 64, steps: int = 8, warm_up: int = 3) -> 
     Times ``steps`` training steps (after ``warm_up``) of a throw-away improved CNN on one
     batch of 32 random ``image_size`` photos in each policy, and puts Keras's global policy
     back as it was.  Above 1: bfloat16 is faster.  The answer depends on the CPU, not only on
-    its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained the course's earlier
-    separable network 1.26x faster in bfloat16, a 2-core Intel Xeon with the same instructions
-    and no AMX 1.6x slower.
+    its instruction set: CPUs with the same bfloat16 instructions can be faster or slower in
+    it than in float32.
     """
     import keras
     import numpy as np
@@ -553,8 +552,8 @@ def use_bfloat16_if_faster(min_speedup: float = MIN_BFLOAT16_SPEEDUP) -> bool:
 
     A CPU without bfloat16 instructions (:func:`cpu_has_bfloat16`) emulates it, slowly, and
     stays in float32 without a trial.  One that has them is measured
-    (:func:`bfloat16_speedup`, about 25 s on 2 cores): having the instructions is not enough, since
-    some CPUs run them slower than float32.  Returns whether the policy was switched.
+    (:func:`bfloat16_speedup`): having the instructions is not enough, since some CPUs run
+    them slower than float32.  Returns whether the policy was switched.
     (This sets Keras's global dtype policy: call it before building a model, and
     ``keras.mixed_precision.set_global_policy("float32")`` to go back.)
     """
