@@ -11,7 +11,10 @@ One module per concern, imported explicitly (``from catdog_utils import data``):
 - ``pipeline``: ``tf.data`` train / validation / test sets
 - ``models``: the original CNN, the improved CNN and their augmentation
 - ``augmentation``: ``ShearZoomFlip``, the original augmentation as one Keras layer
-- ``training``: fit with callbacks, resume, atomic saves, distribution strategies
+- ``names``: small helpers on file names (``natural_key``)
+- ``runs``: what every training path shares: result, callbacks, run folder, atomic ending
+- ``multiworker``: the distributed training loop for ``TF_CONFIG`` runs
+- ``training``: fit under distribution strategies, time budgets, progressive resizing
 - ``evaluation``: metrics, confusion matrix, ROC, mistakes, Grad-CAM
 - ``plots``: every figure a notebook shows
 - ``predict``: safe model loading and predictions on new photos

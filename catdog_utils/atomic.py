@@ -10,8 +10,14 @@ cache, the data set) goes through this module:
   when the ``with`` block ends without an error;
 - :func:`replace_folder`: move a finished folder to its destination, replacing an older
   one (renamed aside first, put back if the move fails);
-- :func:`make_parent`: create a destination's folder or raise
-  :class:`~catdog_utils.errors.DestinationError` saying how to fix it.
+- :func:`make_folder` / :func:`make_parent`: create a folder (a destination's folder) or
+  raise :class:`~catdog_utils.errors.DestinationError` saying how to fix it, and
+  :func:`require_space`: the same error when a folder's disk has too little room.
+
+Every rename is durable: what is renamed (each file, each folder) and the folder that
+receives it are ``fsync``-ed before the rename, and that folder again after it
+(:func:`flush`), so a power cut leaves the old version or the complete new one, never a
+folder of empty files under the real name.
 
 Temporary names are hidden siblings of the destination, ``.<name>.tmp-<random><suffix>``
 (and ``.<name>.old-<random>`` for a folder being replaced), so a rename never crosses file
@@ -34,21 +40,39 @@ from .errors import DestinationError
 DEFAULT_FIX = "choose a writable folder (or fix its permissions) and run the command again"
 
 
-def make_parent(path: str | Path, fix: str = DEFAULT_FIX) -> Path:
-    """Create the folder that will hold ``path`` (and its parents); returns ``path``.
+def make_folder(folder: str | Path, fix: str = DEFAULT_FIX) -> Path:
+    """Create ``folder`` (and its parents) unless it exists; returns it.
 
     Raises:
         DestinationError: the folder cannot be created (a file is in the way, no
             permission, read-only disk); the message ends with ``fix``.
     """
-    path = Path(path)
+    folder = Path(folder)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DestinationError(
-            f"Cannot create the folder {path.parent} ({exc.strerror or exc}): {fix}"
+            f"Cannot create the folder {folder} ({exc.strerror or exc}): {fix}"
         ) from None
+    return folder
+
+
+def make_parent(path: str | Path, fix: str = DEFAULT_FIX) -> Path:
+    """Create the folder that will hold ``path`` (:func:`make_folder`); returns ``path``."""
+    path = Path(path)
+    make_folder(path.parent, fix)
     return path
+
+
+def require_space(folder: str | Path, needed: int, fix: str = DEFAULT_FIX) -> None:
+    """Raise :class:`~catdog_utils.errors.DestinationError` unless ``folder``'s disk has
+    ``needed`` bytes free; the message gives both sizes and ends with ``fix``."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise DestinationError(
+            f"Not enough space in {folder} ({needed / 2**20:,.0f} MiB needed, "
+            f"{free / 2**20:,.0f} MiB free): free some space or {fix}"
+        )
 
 
 def sibling_name(path: Path, kind: str, suffix: str = "") -> Path:
@@ -56,12 +80,29 @@ def sibling_name(path: Path, kind: str, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{kind}-{secrets.token_hex(4)}{suffix}")
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file, or every file in a folder, to the disk."""
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    for file in files:
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
+def _fsync_file(path: Path) -> None:
+    """Flush one file's contents to the disk."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def flush(path: Path) -> None:
+    """Flush ``path`` to the disk: a file, or a folder with every file and folder in it.
+
+    Folders are flushed after their contents, so their entries name complete files.
+    """
+    if not path.is_dir() or path.is_symlink():
+        _fsync_file(path)
+        return
+    inside = sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True)
+    for item in inside:
+        if item.is_symlink():
+            continue
+        if item.is_dir():
+            _fsync_folder(item)
+        else:
+            _fsync_file(item)
+    _fsync_folder(path)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -87,11 +128,15 @@ def _remove(path: Path) -> None:
 def replace_folder(built: str | Path, dest: str | Path) -> Path:
     """Move the finished folder ``built`` to ``dest``, replacing a folder already there.
 
-    A folder cannot be renamed over a non-empty one, so an old ``dest`` is first renamed
-    aside (``.<name>.old-<random>``), deleted once the new folder is in place, and put back
-    if the move fails (the :class:`OSError` is raised again).  Returns ``dest``.
+    ``built`` (every file and folder in it) and ``dest``'s parent are flushed to the disk
+    first (:func:`flush`), the parent again after the rename.  A folder cannot be renamed
+    over a non-empty one, so an old ``dest`` is first renamed aside
+    (``.<name>.old-<random>``), deleted once the new folder is in place, and put back if the
+    move fails (the :class:`OSError` is raised again).  Returns ``dest``.
     """
     built, dest = Path(built), Path(dest)
+    flush(built)
+    _fsync_folder(dest.parent)
     old = None
     if dest.is_dir() and not dest.is_symlink():
         old = sibling_name(dest, "old")
@@ -114,8 +159,10 @@ def temporary_path(path: str | Path, fsync: bool = True) -> Iterator[Path]:
 
     Yields a path that does not exist yet, in the same folder and with the same suffix as
     ``path`` (``model.save`` insists on ``.keras``).  The caller writes a file or a folder
-    there; when the block ends without an error the result is flushed to disk (unless
-    ``fsync=False``) and renamed over ``path`` (a folder through :func:`replace_folder`).
+    there; when the block ends without an error the result is flushed to disk (a file
+    unless ``fsync=False``, said by a writer that flushed it itself) and renamed over
+    ``path`` (a folder through :func:`replace_folder`, which flushes it), the parent folder
+    flushed before and after.
     On an error the temporary file or folder is deleted and ``path`` is left as it was.
     The parent folder is created by :func:`make_parent`.
     """
@@ -125,11 +172,12 @@ def temporary_path(path: str | Path, fsync: bool = True) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp}")
-        if fsync:
-            _fsync(tmp)
         if tmp.is_dir():
             replace_folder(tmp, path)
         else:
+            if fsync:
+                _fsync_file(tmp)
+            _fsync_folder(path.parent)
             os.replace(tmp, path)
             _fsync_folder(path.parent)
     finally:

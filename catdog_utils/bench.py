@@ -483,8 +483,8 @@ def run_benchmark(
     Args:
         data_dir: a prepared course data set (default :func:`config.data_dir`); every
             pipeline trains on its ``training_set``.
-        quick: the first :data:`QUICK_PER_CLASS` images of each class (about 30 s on 2
-            cores) instead of all 8000; ``per_class`` overrides it (tests use a handful).
+        quick: the first :data:`QUICK_PER_CLASS` images of each class instead of all 8000;
+            ``per_class`` overrides it (tests use a handful).
         epochs: timed epochs per pipeline after one warm-up epoch (default 4).
         batch_size / image_size / seed: as in the original course (32, 64, 1337).
         include_idg: time the ``ImageDataGenerator`` pipeline (the slow part).
@@ -510,14 +510,8 @@ def run_benchmark(
         f"bench ({mode}): {len(paths)} images/epoch, batch {batch_size}, {image_size}px, "
         f"1 warm-up + {epochs} timed epochs per pipeline"
     )
-    say("course pipeline: decoding once ...")
-    start = time.perf_counter()
-    x = pipeline.decode_images(paths, image_size, cache_dir=None)
-    decode_seconds, stage_rss = time.perf_counter() - start, {"decode": _peak_rss_mb()}
-
-    # ImageDataGenerator runs after the tf.data pipelines: run first, its Keras PyDataset
-    # machinery left the later tf.data training at about one busy core (10.1 s against
-    # 5.8 s per epoch for the same course pipeline on its own).
+    x, decode_seconds = _decode(paths, image_size, say)
+    stage_rss = {"decode": _peak_rss_mb()}
     idg_class, idg_note = find_image_data_generator() if include_idg else (None, "skipped")
     runners: dict[str, Callable[[], PipelineTimes]] = {
         "course": lambda: _bench_course(x, labels, epochs, batch_size, seed, augmentation),
@@ -552,6 +546,18 @@ def run_benchmark(
     )
 
 
+def _decode(
+    paths: Sequence[Path], image_size: int, say: Callable[[str], None]
+) -> tuple[np.ndarray, float]:
+    """The photos decoded once for the course and floor pipelines, and the seconds it took."""
+    from . import pipeline
+
+    say("course pipeline: decoding once ...")
+    start = time.perf_counter()
+    x = pipeline.decode_images(paths, image_size, cache_dir=None)
+    return x, time.perf_counter() - start
+
+
 def _plan(quick: bool, per_class: int | None, epochs: int | None) -> tuple[str, int | None, int]:
     """The bench's mode (``full``, ``quick`` or ``custom``), images per class and epochs."""
     per_class = QUICK_PER_CLASS if per_class is None and quick else per_class
@@ -567,7 +573,11 @@ def _time_pipelines(
     stage_rss: dict[str, float],
     say: Callable[[str], None],
 ) -> dict[str, PipelineTimes]:
-    """Run each pipeline's bench in turn, noting the peak memory after each in ``stage_rss``."""
+    """Run each pipeline's bench in turn, noting the peak memory after each in ``stage_rss``.
+
+    In the order of ``runners``: ImageDataGenerator goes last, since when it ran first its
+    Keras PyDataset machinery slowed the later tf.data training down.
+    """
     times: dict[str, PipelineTimes] = {}
     for name, run in runners.items():
         say(f"{PIPELINES[name]} ...")

@@ -26,6 +26,8 @@ def singular(class_name: str) -> str:
     return class_name.removesuffix("s")
 
 
+#: The data set's folder of labelled photos in neither split (``make data`` fills it).
+NEW_PHOTOS_NAME = "new_photos"
 #: The two splits the data command writes.
 SPLITS: tuple[str, str] = ("training_set", "test_set")
 #: The course split: images per class in each split.

@@ -128,15 +128,40 @@ def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def best_f1_threshold(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
-    """The threshold with the highest F1 for "dog", and that F1.
+def best_f1_threshold(
+    y_true: np.ndarray, probs: np.ndarray, positive: str = "dog"
+) -> tuple[float, float]:
+    """The threshold with the highest F1 for ``positive``, and that F1.
 
-    Choose it on the *validation* set, never on the test set.
+    ``positive="dog"``: a photo is called dog when its probability is at or above the
+    threshold; the candidates are the distinct probabilities, and among equal F1s the
+    highest threshold wins.  ``positive="cat"``: called cat when below the threshold; the
+    candidates are the distinct probabilities and one just above the largest (everything a
+    cat), and among equal F1s the lowest wins.  Choose it on the *validation* set, never on
+    the test set.
     """
+    if positive == "cat":
+        return _best_cat_f1_threshold(y_true, probs)
+    if positive != "dog":
+        raise ValueError(f"positive is 'dog' or 'cat', not {positive!r}")
     thresholds, predicted, tps, n_pos = _counts_at_thresholds(y_true, probs)
     f1 = 2 * tps / (predicted + n_pos)
     best = int(np.argmax(f1))
     return float(thresholds[best]), float(f1[best])
+
+
+def _best_cat_f1_threshold(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """:func:`best_f1_threshold` for "cat", every candidate counted at once."""
+    y = np.asarray(y_true).astype(int).reshape(-1)
+    p = np.asarray(probs, dtype=float).reshape(-1)
+    candidates = np.unique(np.r_[p, np.nextafter(p.max(), 2.0)])
+    order = np.argsort(p, kind="mergesort")
+    called = np.searchsorted(p[order], candidates, side="left")  # photos below each one
+    tps = np.r_[0, np.cumsum(y[order] == 0)][called]
+    denominator = called + int(np.sum(y == 0))  # 2 TP + FP + FN
+    f1 = np.divide(2.0 * tps, denominator, out=np.zeros(len(candidates)), where=denominator > 0)
+    best = int(np.argmax(f1))
+    return float(candidates[best]), float(f1[best])
 
 
 def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, k: int = 8) -> np.ndarray:

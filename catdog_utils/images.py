@@ -19,8 +19,6 @@ Any failure raises :class:`~catdog_utils.errors.ImageDecodeError` (an
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -108,19 +106,18 @@ def _fail(display: str, reason: str) -> ImageDecodeError:
     return ImageDecodeError(f"Cannot use image {display}: {reason} ({_FIX})", reason=reason)
 
 
-# What Pillow raises on broken or hostile files, besides OSError (which includes
-# PIL.UnidentifiedImageError).  Pillow's own fuzzing lists these.
+# What Pillow raises on broken or hostile files: the exceptions its own fuzzing tests accept
+# from decoding ("known exceptions that are through from Pillow": OSError, which includes
+# PIL.UnidentifiedImageError, SyntaxError, ValueError, NotImplementedError, OverflowError),
+# and EOFError, which its readers raise at a file's unexpected end.  Anything else (a
+# TypeError, a KeyError, ...) is a programming error and must not be reported as a bad photo.
 _PIL_DECODE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     SyntaxError,
     ValueError,
+    NotImplementedError,
+    OverflowError,
     EOFError,
-    struct.error,
-    IndexError,
-    KeyError,
-    TypeError,
-    ZeroDivisionError,
-    zlib.error,
 )
 
 
@@ -308,26 +305,18 @@ def load_image(
     opened = _OpenedImage(source, max_pixels, name)
     with opened as (image, info):
         opened.load()
-        array = _to_rgb_array(image, opened.display)
-    if exif_transpose and info.orientation != 1:
-        array = _apply_orientation(array, info.orientation)
-    return array
+        if exif_transpose and info.orientation != 1:
+            # the orientation was read safely above (broken EXIF counts as upright), so
+            # Pillow's own transpose finds it in the parsed, cached EXIF
+            image = _upright(image)
+        return _to_rgb_array(image, opened.display)
 
 
-def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn an ``HxWx3`` array as EXIF ``orientation`` (2..8) says, like Pillow does."""
-    from PIL import Image
+def _upright(image: PILImage.Image) -> PILImage.Image:
+    """``image`` turned as its EXIF orientation says (``PIL.ImageOps.exif_transpose``)."""
+    from PIL import ImageOps
 
-    method = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_270,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_90,
-    }[orientation]
-    return np.array(Image.fromarray(array).transpose(method), dtype=np.uint8)
+    return ImageOps.exif_transpose(image)
 
 
 def encode_jpeg(array: np.ndarray, quality: int = 95) -> bytes:

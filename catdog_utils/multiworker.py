@@ -23,25 +23,27 @@ for the course's models, the way TensorFlow's custom-training-loop guide prescri
   (``tf.train.CheckpointManager``), so an interrupted run resumes where all workers agree.
 
 The one-process path does not come here: :func:`catdog_utils.training.train` keeps
-``model.fit`` and only sends a ``MultiWorkerMirroredStrategy`` to this module.
+``model.fit`` and only sends a ``MultiWorkerMirroredStrategy`` to this module.  Both end a
+run the same way, through :mod:`.runs` (callbacks, run-folder names, :func:`~.runs.finish_run`);
+this module never imports :mod:`.training`.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import runs
 from .errors import CatdogError
+from .runs import History, TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
     from .pipeline import CourseData
-    from .training import TrainResult
 
 
 class MultiWorkerError(CatdogError):
@@ -114,6 +116,7 @@ class _Loop:
 
         self.model = model
         self.strategy = strategy
+        self.epoch: tf.Variable | None = None
         loss_fn = _per_example_loss(model)
         optimizer = model.optimizer
 
@@ -204,12 +207,6 @@ class _Loop:
         return float(self.agree(tf.constant(1.0 if flag else 0.0))) > 0.0
 
 
-def _load_progress(folder: Path) -> dict[str, list[float]]:
-    """The per-epoch history a worker recorded in its checkpoint folder (empty if none)."""
-    path = folder / "history.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def fit_distributed(
     model: keras.Model,
     strategy: tf.distribute.Strategy,
@@ -242,7 +239,6 @@ def fit_distributed(
         MultiWorkerError: the model cannot be trained this way, or the workers' checkpoints
             are of different epochs.
     """
-    import keras
     import tensorflow as tf
 
     _check_dtype_policy(model)
@@ -250,13 +246,7 @@ def fit_distributed(
         loop = _Loop(model, strategy)
         model.optimizer.build(model.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    dist_train = strategy.experimental_distribute_dataset(_shard_by_data(train_data))
-    dist_val = (
-        strategy.experimental_distribute_dataset(_shard_by_data(validation_data))
-        if validation_data is not None
-        else None
-    )
-
+    loop.epoch = epoch_var  # checkpointed with the weights: where a resumed run starts
     manager, past, start = _resume(model, epoch_var, checkpoint_dir)
     if not loop.all_agree(start):
         raise MultiWorkerError(
@@ -264,9 +254,45 @@ def fit_distributed(
             "worker from a different one: delete every worker's *.backup folder and run "
             "`catdog train` again on all workers"
         )
+    cbs = _callback_list(model, callbacks, verbose, epochs, _known_steps(train_data))
+    data = [_distribute(strategy, d) for d in (train_data, validation_data)]
+    history, epochs_run, logs = _run_epochs(loop, cbs, data, range(start, epochs), past, manager)
+    if getattr(model.optimizer, "use_ema", False):
+        # as fit does: the model ends holding the moving average of its weights (the
+        # epochs' validation used the raw weights: this loop does not swap them in)
+        with strategy.scope():
+            model.optimizer.finalize_variable_values(model.trainable_variables)
+    cbs.on_train_end(logs)
+    return history, epochs_run, start
 
-    steps = sum(1 for _ in train_data)
-    cbs = keras.callbacks.CallbackList(
+
+def _known_steps(dataset: tf.data.Dataset) -> int | None:
+    """The batches in one pass over ``dataset`` when TensorFlow knows them, else ``None``.
+
+    Only the progress bar uses it; a pipeline of unknown length just shows no total.
+    """
+    count = int(dataset.cardinality())
+    return count if count >= 0 else None
+
+
+def _distribute(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset | None) -> Any:
+    """``dataset`` split between the replicas, each worker keeping its slice of each batch."""
+    if dataset is None:
+        return None
+    return strategy.experimental_distribute_dataset(_shard_by_data(dataset))
+
+
+def _callback_list(
+    model: keras.Model,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
+    epochs: int,
+    steps: int | None,
+) -> keras.callbacks.CallbackList:
+    """The callbacks as ``fit`` would hold them: a ``History`` and, unless quiet, a progress bar."""
+    import keras
+
+    return keras.callbacks.CallbackList(
         list(callbacks),
         add_history=True,
         add_progbar=verbose != 0,
@@ -275,18 +301,37 @@ def fit_distributed(
         epochs=epochs,
         steps=steps,
     )
+
+
+def _run_epochs(
+    loop: _Loop,
+    cbs: keras.callbacks.CallbackList,
+    data: list[Any],
+    epochs: range,
+    past: History,
+    manager: tf.train.CheckpointManager | None,
+) -> tuple[History, int, dict[str, float]]:
+    """Train ``epochs`` on the distributed ``data`` (train, validation or ``None``).
+
+    Calls the callbacks' hooks as ``fit`` does, checkpoints after every epoch (with the
+    history so far, ``past`` included) and stops once a worker set ``model.stop_training``.
+    Returns the history, the epochs run and the last epoch's logs.
+    """
+    import keras
+
+    model = loop.model
     recorder = next(c for c in cbs.callbacks if isinstance(c, keras.callbacks.History))
     model.stop_training = False
     cbs.on_train_begin()
-    history: dict[str, list[float]] = {k: list(v) for k, v in past.items()}
+    history: History = {k: list(v) for k, v in past.items()}
+    logs: dict[str, float] = {}
     epochs_run = 0
-    for epoch in range(start, epochs):
+    for epoch in epochs:
         cbs.on_epoch_begin(epoch)
-        logs: dict[str, float] = loop.run_epoch(dist_train, cbs)
+        logs = loop.run_epoch(data[0], cbs)
         loop.sync_stats()
-        if dist_val is not None:
-            val = loop.run_epoch(dist_val)
-            logs.update({f"val_{k}": v for k, v in val.items()})
+        if data[1] is not None:
+            logs.update({f"val_{k}": v for k, v in loop.run_epoch(data[1]).items()})
         cbs.on_epoch_end(epoch, logs)  # the callbacks' additions reach `recorder`, not `logs`
         epochs_run += 1
         history = {
@@ -294,18 +339,12 @@ def fit_distributed(
             for key, values in recorder.history.items()
         }
         if manager is not None:
-            epoch_var.assign(epoch + 1)
+            loop.epoch.assign(epoch + 1)
             manager.save(checkpoint_number=epoch + 1)
-            _write_progress(Path(manager.directory), history)
+            runs.save_history(history, runs.progress_path(manager.directory))
         if loop.any_wants(bool(model.stop_training)):
             break
-    if getattr(model.optimizer, "use_ema", False):
-        # as fit does: the model ends holding the moving average of its weights (the
-        # epochs' validation used the raw weights: this loop does not swap them in)
-        with strategy.scope():
-            model.optimizer.finalize_variable_values(model.trainable_variables)
-    cbs.on_train_end(logs if epochs_run else {})
-    return history, epochs_run, start
+    return history, epochs_run, logs
 
 
 def _resume(
@@ -328,14 +367,7 @@ def _resume(
         return manager, {}, 0
     ckpt.restore(manager.latest_checkpoint).expect_partial()
     start = int(epoch_var.numpy())
-    return manager, {k: v[:start] for k, v in _load_progress(folder).items()}, start
-
-
-def _write_progress(folder: Path, history: dict[str, list[float]]) -> None:
-    """Record the history so far beside the checkpoint (atomically)."""
-    from .training import save_history
-
-    save_history(history, folder / "history.json")
+    return manager, {k: v[:start] for k, v in runs.load_progress(folder).items()}, start
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:
@@ -374,27 +406,16 @@ def train_across_workers(
 ) -> TrainResult:
     """:func:`catdog_utils.training.train` for a multi-worker strategy (``TF_CONFIG``).
 
-    Each worker checkpoints into its own ``NAME.backup/worker-<index>/`` after every epoch
-    (so resuming needs no storage shared between machines); at the end only the chief
-    (worker 0) writes ``NAME.keras`` and ``NAME.history.json``.  The other workers save into
-    a temporary folder they delete, as TensorFlow's multi-worker guide prescribes (a save
-    may take part in collective operations).  ``result.extra`` holds ``worker``, ``chief``,
-    ``replicas`` and the ``weights_sha256`` of the final weights.
+    ``callbacks`` come from :func:`catdog_utils.runs.build_callbacks`.  Each worker
+    checkpoints into its own ``NAME.backup/worker-<index>/`` after every epoch (so resuming
+    needs no storage shared between machines); at the end every worker ends the run with
+    :func:`catdog_utils.runs.finish_run`, the chief (worker 0) into ``model_path``, the others
+    into a temporary folder they delete, as TensorFlow's multi-worker guide prescribes (a
+    save may take part in collective operations).  ``result.extra`` holds ``worker``,
+    ``chief``, ``replicas`` and the ``weights_sha256`` of the final weights.
     """
-    import tempfile
-
-    from .training import TrainResult, history_path, save_history, save_model_atomic
-
-    index = worker_index(strategy)
-    chief = is_chief(strategy)
-    backup_dir = checkpoint_dir = None
-    if model_path is not None:
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        backup_dir = model_path.with_name(f"{model_path.stem}.backup")
-        checkpoint_dir = backup_dir / f"worker-{index}"
-        if not resume:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-            checkpoint_dir = None
+    index, chief = worker_index(strategy), is_chief(strategy)
+    checkpoint_dir = _checkpoint_dir(model_path, index, resume)
     history, epochs_run, resumed_from = fit_distributed(
         model,
         strategy,
@@ -405,7 +426,9 @@ def train_across_workers(
         verbose=verbose,
         checkpoint_dir=checkpoint_dir,
     )
-    result = TrainResult(
+    if model_path is not None:
+        _finish_worker(model, history, model_path, strategy, checkpoint_dir)
+    return TrainResult(
         model=model,
         history=history,
         model_path=model_path if chief else None,
@@ -418,25 +441,44 @@ def train_across_workers(
             "weights_sha256": weights_checksum(model),
         },
     )
-    if model_path is not None:
-        if chief:
-            save_model_atomic(model, model_path)
-            save_history(history, history_path(model_path))
-        else:
-            scratch = Path(tempfile.mkdtemp(prefix=f"catdog-worker{index}-"))
-            try:
-                save_model_atomic(model, scratch / model_path.name)
-                save_history(history, history_path(scratch / model_path.name))
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-        if checkpoint_dir is not None:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        barrier(strategy)  # every worker has finished with its checkpoint folder
-        if (
-            chief
-            and backup_dir is not None
-            and backup_dir.is_dir()
-            and not any(backup_dir.iterdir())
-        ):
-            backup_dir.rmdir()
-    return result
+
+
+def _checkpoint_dir(model_path: Path | None, index: int, resume: bool) -> Path | None:
+    """This worker's checkpoint folder, ``NAME.backup/worker-<index>`` (``None``: no resume).
+
+    Without ``resume`` an earlier checkpoint of this worker is deleted.
+    """
+    if model_path is None:
+        return None
+    folder = runs.backup_path(model_path) / f"worker-{index}"
+    if resume:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def _finish_worker(
+    model: keras.Model,
+    history: History,
+    model_path: Path,
+    strategy: tf.distribute.Strategy,
+    checkpoint_dir: Path | None,
+) -> None:
+    """End the run on this worker: save (the chief for real), drop the checkpoint, meet.
+
+    Once every worker has deleted its checkpoint the chief removes the emptied backup.
+    """
+    import tempfile
+
+    if is_chief(strategy):
+        runs.finish_run(model, history, model_path, backup=checkpoint_dir)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f"catdog-worker{worker_index(strategy)}-"))
+        try:
+            runs.finish_run(model, history, scratch / model_path.name, backup=checkpoint_dir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    barrier(strategy)  # every worker has finished with its checkpoint folder
+    backup = runs.backup_path(model_path)
+    if is_chief(strategy) and backup.is_dir() and not any(backup.iterdir()):
+        backup.rmdir()

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import atomic, config
-from .data import natural_key
 from .errors import DataNotFoundError, DestinationError
+from .names import natural_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config, images
-from .data import NEW_PHOTOS_NAME, natural_key, new_photos
-from .errors import DataNotFoundError, ImageError, InputNotFoundError, ModelLoadError, first_line
+from .errors import ImageError, InputNotFoundError, ModelLoadError, first_line
+from .names import natural_key
 from .pipeline import resize_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -505,11 +505,8 @@ def default_photo_folder(
     if chosen:
         return Path(chosen).expanduser()
     root = Path(dataset) if dataset is not None else config.data_dir()
-    try:
-        found = new_photos(root)
-    except DataNotFoundError:
-        return None
-    return root / NEW_PHOTOS_NAME if found else None
+    photos = root / config.NEW_PHOTOS_NAME
+    return photos if photos.is_dir() and read_labels_csv(photos) else None
 
 
 def read_labels_csv(folder: str | Path) -> dict[str, int]:

@@ -308,7 +308,7 @@ def stale(root: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m catdog_utils.report [--check]``: rewrite (or check) the marked blocks."""
-    from . import config, training
+    from . import atomic, config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only say which files are stale")
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if paths else 0
     for path, text in render(root).items():
         if path.read_text(encoding="utf-8") != text:
-            training.atomic_write_text(path, text)
+            atomic.write_text(path, text)
             print(f"updated {path.relative_to(root)}")
     return 0
 

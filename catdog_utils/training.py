@@ -1,37 +1,68 @@
-"""Training: distribution strategies, callbacks, resumable runs and atomic saves.
+"""Training: distribution strategies, time budgets, progressive resizing.
 
 :func:`train` is what notebooks 03 and 05 and ``catdog train`` call.  It
 
 - builds the model inside a ``tf.distribute`` strategy scope (one device by default,
   ``MirroredStrategy`` across several GPUs, ``MultiWorkerMirroredStrategy`` from
   ``TF_CONFIG``), see :func:`get_strategy`;
-- times every epoch (:func:`epoch_timer`);
-- writes TensorBoard logs when given a ``log_dir`` (:func:`tensorboard_callback`);
+- fits it with the run's callbacks (:func:`catdog_utils.runs.build_callbacks`: epoch timer,
+  EMA swap, TensorBoard when given a ``log_dir``);
 - can resume an interrupted run from its last completed epoch (``BackupAndRestore`` plus a
   per-epoch history file);
-- writes the model (``.keras``) and its history (``.json``) atomically: a temporary file
-  first, renamed into place only when complete, so a crash never leaves a corrupt file
-  where a good one was.
+- ends the run with :func:`catdog_utils.runs.finish_run`: the model (``.keras``) and its
+  history (``.json``) written atomically.
+
+The result type, callbacks, run-folder names and saving live in :mod:`.runs`, below this
+module and :mod:`.multiworker`; their names stay importable from here for the notebooks.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import atomic
+from . import atomic, multiworker, runs
+from .runs import (
+    TrainResult,
+    epoch_timer,
+    history_path,
+    load_history,
+    save_history,
+    save_model_atomic,
+    tensorboard_callback,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
     from .pipeline import CourseData
+
+__all__ = [
+    "TrainResult",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "epoch_timer",
+    "epochs_for_budget",
+    "get_strategy",
+    "history_path",
+    "load_history",
+    "save_history",
+    "save_model_atomic",
+    "tensorboard_callback",
+    "time_limit",
+    "train",
+    "train_baseline",
+    "train_improved",
+    "train_progressive",
+    "train_within_budget",
+    "use_bfloat16_if_faster",
+]
 
 
 def get_strategy(kind: str = "auto") -> tf.distribute.Strategy:
@@ -63,41 +94,6 @@ def get_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     raise ValueError(f"Unknown strategy {kind!r}: use auto, default, mirrored or multiworker")
 
 
-def epoch_timer() -> keras.callbacks.Callback:
-    """A Keras callback that records each epoch's wall-clock seconds in ``logs['seconds']``."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            if logs is not None:
-                logs["seconds"] = time.perf_counter() - self._start
-
-    return EpochTimer()
-
-
-def tensorboard_callback(log_dir: str | Path) -> keras.callbacks.Callback:
-    """A ``keras.callbacks.TensorBoard`` writing per-epoch scalars and the model's graph.
-
-    The event files go to ``log_dir/train`` and ``log_dir/validation``: ``epoch_loss``,
-    ``epoch_accuracy``, ... once per epoch, and the Keras model (TensorBoard's Graphs tab
-    draws its layers).  No histograms and no profiler (both slow a CPU run down).  Open
-    them with ``make tensorboard`` or ``tensorboard --logdir runs``.
-    """
-    import keras
-
-    return keras.callbacks.TensorBoard(
-        log_dir=str(log_dir),
-        histogram_freq=0,
-        write_graph=True,
-        write_images=False,
-        update_freq="epoch",
-        profile_batch=0,
-    )
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (kept for notebooks: see :mod:`.atomic`)."""
     return atomic.write_bytes(path, data)
@@ -106,83 +102,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (kept for notebook 05: see :mod:`.atomic`)."""
     return atomic.write_text(path, text)
-
-
-def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
-    """Save ``model`` as a ``.keras`` file, atomically (temporary file, then rename)."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"Model files end in .keras, got {path.name}")
-    with atomic.temporary_path(path) as tmp:
-        model.save(tmp)
-    return path
-
-
-def history_path(model_path: str | Path) -> Path:
-    """The history file beside a model: ``baseline.keras`` -> ``baseline.history.json``."""
-    model_path = Path(model_path)
-    return model_path.with_name(f"{model_path.stem}.history.json")
-
-
-def save_history(history: dict[str, list[float]], path: str | Path) -> Path:
-    """Save a training history (metric name -> list per epoch) as JSON, atomically."""
-    clean = {k: [float(v) for v in values] for k, values in history.items()}
-    return atomic_write_text(path, json.dumps(clean, indent=1))
-
-
-def load_history(path: str | Path) -> dict[str, list[float]]:
-    """Read a history written by :func:`save_history`."""
-    return json.loads(Path(path).read_text())
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns."""
-
-    model: keras.Model
-    history: dict[str, list[float]]
-    model_path: Path | None = None
-    epochs_run: int = 0
-    resumed_from_epoch: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        """Median wall-clock seconds of the epochs run (the first one excluded if possible).
-
-        For a progressive run (a history with ``image_size``) only the epochs at the last,
-        full size count (the first of them left out as well: it traces the model at its new size);
-        a median over 64 px and 128 px epochs together describes neither.
-        """
-        import statistics
-
-        secs = self.history.get("seconds", [])
-        sizes = self.history.get("image_size", [])
-        if secs and len(sizes) == len(secs):
-            secs = [s for s, size in zip(secs, sizes, strict=True) if size == sizes[-1]]
-        if not secs:
-            return float("nan")
-        return float(statistics.median(secs[1:] if len(secs) > 1 else secs))
-
-    @property
-    def total_seconds(self) -> float:
-        """Sum of the epochs' wall-clock seconds."""
-        return float(sum(self.history.get("seconds", [])))
-
-
-def _history_recorder(path: Path) -> keras.callbacks.Callback:
-    """A callback that appends each finished epoch's logs to ``path`` (atomically)."""
-    import keras
-
-    class _Recorder(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            history = load_history(path) if path.is_file() else {}
-            for key, value in (logs or {}).items():
-                history.setdefault(key, [])
-                history[key] = history[key][:epoch] + [float(value)]
-            save_history(history, path)
-
-    return _Recorder()
 
 
 def train(
@@ -215,66 +134,74 @@ def train(
 
     Under ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` set) ``model.fit`` cannot run
     (Keras 3), so training goes through :func:`catdog_utils.multiworker.train_across_workers`:
-    same history, callbacks and files, written by the chief (worker 0) only.
+    same callbacks, history and files, written by the chief (worker 0) only.
     """
-    import keras
-
-    from . import multiworker
-
     strategy = strategy or get_strategy()
     with strategy.scope():
         model = build_model()
-
-    cbs: list[keras.callbacks.Callback] = [epoch_timer(), *callbacks]
-    if getattr(model.optimizer, "use_ema", False):
-        # validate with the averaged weights (fit leaves the model holding them at the end)
-        cbs.append(keras.callbacks.SwapEMAWeights())
-    if log_dir is not None:
-        cbs.append(tensorboard_callback(log_dir))
+    cbs = runs.build_callbacks(model, callbacks, log_dir)
+    path = Path(model_path) if model_path is not None else None
     if multiworker.is_multiworker(strategy):  # fit cannot run there: the course's own loop
-        path = Path(model_path) if model_path is not None else None
         return multiworker.train_across_workers(
             model, strategy, data, epochs, path, cbs, resume, verbose
         )
-    backup_dir = progress_file = None
-    resumed_from = 0
-    if model_path is not None:
-        model_path = Path(model_path)
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        backup_dir = model_path.with_name(f"{model_path.stem}.backup")
-        progress_file = backup_dir / "history.json"
-        if resume and progress_file.is_file():
-            resumed_from = len(next(iter(load_history(progress_file).values()), []))
-        elif backup_dir.exists():
-            shutil.rmtree(backup_dir)  # a stale backup from a run we are not resuming
-        if resume:
-            cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
-            cbs.append(_history_recorder(progress_file))
+    return _fit_one_process(model, data, epochs, path, cbs, resume, verbose)
 
+
+def _prepare_backup(model_path: Path | None, resume: bool) -> tuple[Path | None, int]:
+    """The backup folder to keep (``None``: no resuming) and the epochs it already holds.
+
+    A backup left by a run that is not being resumed is deleted.
+    """
+    if model_path is None:
+        return None, 0
+    atomic.make_parent(model_path)
+    backup = runs.backup_path(model_path)
+    if resume and runs.progress_path(backup).is_file():
+        return backup, len(next(iter(runs.load_progress(backup).values()), []))
+    shutil.rmtree(backup, ignore_errors=True)
+    return (backup if resume else None), 0
+
+
+def _fit_one_process(
+    model: keras.Model,
+    data: CourseData,
+    epochs: int,
+    model_path: Path | None,
+    callbacks: list[keras.callbacks.Callback],
+    resume: bool,
+    verbose: int,
+) -> TrainResult:
+    """:func:`train` in one process: ``model.fit``, resumable, ended by ``finish_run``."""
+    import keras
+
+    backup, resumed_from = _prepare_backup(model_path, resume)
+    if backup is not None:
+        callbacks = [
+            *callbacks,
+            keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+            runs.progress_recorder(backup),
+        ]
     fit = model.fit(
         data.train,
         validation_data=data.validation,
         epochs=epochs,
-        callbacks=cbs,
+        callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles
     )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    if progress_file is not None and progress_file.is_file():
-        history = load_history(progress_file)  # includes epochs from before a resume
-    result = TrainResult(
+    if backup is not None and runs.progress_path(backup).is_file():
+        history = runs.load_progress(backup)  # includes epochs from before a resume
+    if model_path is not None:
+        runs.finish_run(model, history, model_path, backup=runs.backup_path(model_path))
+    return TrainResult(
         model=model,
         history=history,
         model_path=model_path,
         epochs_run=len(fit.history.get("loss", [])),
         resumed_from_epoch=resumed_from,
     )
-    if model_path is not None:
-        save_model_atomic(model, model_path)
-        save_history(history, history_path(model_path))
-        if backup_dir is not None and backup_dir.exists():
-            shutil.rmtree(backup_dir)
-    return result
 
 
 def train_baseline(
@@ -302,6 +229,37 @@ def train_baseline(
     )
 
 
+def _check_recipe(
+    patience: int | None, ema: bool, mixup: float, small_images: Any, budget: float | None
+) -> None:
+    """Refuse combinations of :func:`train_improved`'s options that cannot work."""
+    if patience is not None and ema:
+        raise ValueError("Early stopping restores raw weights: use patience=None with ema=True")
+    if mixup and small_images is None:
+        raise ValueError(
+            "mixup belongs to the progressive recipe (its model is saved uncompiled): "
+            "pass small_images as well, or mixup=0"
+        )
+    if small_images is not None and budget is None:
+        raise ValueError("progressive resizing (small_images) needs budget_minutes")
+
+
+def _early_stopping(patience: int | None) -> list[keras.callbacks.Callback]:
+    """Early stopping on ``val_accuracy`` after ``patience`` epochs (none for ``None``)."""
+    import keras
+
+    if patience is None:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy",
+            mode="max",  # said, not inferred from compiled metrics (none in multiworker)
+            patience=patience,
+            restore_best_weights=True,
+        )
+    ]
+
+
 def train_improved(
     data: CourseData,
     epochs: int,
@@ -322,41 +280,25 @@ def train_improved(
     """Train the improved CNN with the course's final recipe (chapter 05 and ``catdog train``).
 
     The recipe: :func:`~catdog_utils.models.build_improved_cnn` (``model_kwargs`` go to it),
-    AdamW with warm-up and a cosine decay planned for the whole run, and an exponential
-    moving average of the weights (``ema``), which the model holds at the end.  The data's
-    training pipeline brings the augmentation.
+    compiled by :func:`~catdog_utils.models.compile_improved` (AdamW, warm-up and a cosine
+    decay planned for the whole run, an exponential moving average of the weights when
+    ``ema``).  The data's training pipeline brings the augmentation.  Three ways to run:
 
-    With ``budget_minutes`` the run is fitted to a wall-clock budget
-    (:func:`train_within_budget`): ``epochs`` is then the most it may train.  With
-    ``small_images`` as well (the same photos decoded smaller) it uses *progressive
-    resizing* (:func:`train_progressive`): the first ``small_share`` of the budget on the
-    small images, where an epoch costs a fraction of the time, the rest at full size.
-    ``mixup`` (a Beta alpha such as :data:`~catdog_utils.models.MIXUP_ALPHA`; progressive
-    runs only) blends the full-size stage's training photos
-    (:func:`~catdog_utils.pipeline.mix_up`).  The recipe leaves it off (``0``): within a
-    45-minute budget it kept the network under-fitting, its training accuracy below its
-    validation accuracy to the last epoch.
+    - ``epochs`` only: :func:`train` for that many epochs;
+    - with ``budget_minutes``: :func:`train_within_budget`, ``epochs`` being the most;
+    - with ``small_images`` as well (the same photos decoded smaller):
+      :func:`train_progressive`, the first ``small_share`` of the budget on the small
+      images; ``mixup`` (a Beta alpha, off by default) blends the full-size stage's
+      training photos (:func:`~catdog_utils.pipeline.mix_up`).
 
-    For the final fit, pass data from :func:`~catdog_utils.pipeline.with_validation_in_training`
-    (both sizes): the run then trains on every training photo and validates nothing, and the
-    timing trial charges no validation time.
-
-    ``patience`` adds early stopping on ``val_accuracy`` (never the test set); it is off by
-    default because the cosine schedule ends at a near-zero learning rate, so the last epoch
-    is the natural choice, and because restoring a "best" epoch would throw the averaged
-    weights away.  ``log_dir``: TensorBoard logs, as in :func:`train`.
+    ``patience`` adds early stopping on ``val_accuracy``; it cannot be combined with ``ema``,
+    since restoring a "best" epoch would throw the averaged weights away.  Data from
+    :func:`~catdog_utils.pipeline.with_validation_in_training` trains on every training
+    photo and validates nothing.  ``log_dir``: TensorBoard logs, as in :func:`train`.
     """
-    import keras
-
     from . import models, pipeline
 
-    if patience is not None and ema:
-        raise ValueError("Early stopping restores raw weights: use patience=None with ema=True")
-    if mixup and small_images is None:
-        raise ValueError(
-            "mixup belongs to the progressive recipe (its model is saved uncompiled): "
-            "pass small_images as well, or mixup=0"
-        )
+    _check_recipe(patience, ema, mixup, small_images, budget_minutes)
 
     def build(run_epochs: int, image_size: int | None = data.image_size) -> keras.Model:
         model = models.build_improved_cnn(image_size, **model_kwargs)
@@ -369,59 +311,32 @@ def train_improved(
             blended_labels=bool(mixup),
         )
 
-    callbacks = list(callbacks)
-    if patience is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy",
-                mode="max",  # said, not inferred from compiled metrics (none in multiworker)
-                patience=patience,
-                restore_best_weights=True,
-            )
-        )
-    if small_images is not None:
-        if budget_minutes is None:
-            raise ValueError("progressive resizing (small_images) needs budget_minutes")
-        return train_progressive(
-            lambda run_epochs: build(run_epochs, image_size=None),
-            lambda: models.build_improved_cnn(data.image_size, **model_kwargs),
-            [
-                small_images,
-                replace(data, train=pipeline.mix_up(data.train, mixup)) if mixup else data,
-            ],
-            [small_share * budget_minutes * 60, (1 - small_share) * budget_minutes * 60],
-            max_epochs=epochs,
-            model_path=model_path,
-            callbacks=callbacks,
-            verbose=verbose,
-            log_dir=log_dir,
-        )
-    if budget_minutes is not None:
-        return train_within_budget(
-            build,
-            data,
-            budget_minutes * 60,
-            max_epochs=epochs,
-            model_path=model_path,
-            strategy=strategy,
-            callbacks=callbacks,
-            verbose=verbose,
-            log_dir=log_dir,
-        )
-    return train(
-        lambda: build(epochs),
-        data,
-        epochs,
+    run: dict[str, Any] = dict(
         model_path=model_path,
-        strategy=strategy,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *_early_stopping(patience)],
         verbose=verbose,
         log_dir=log_dir,
     )
+    if small_images is not None and budget_minutes is not None:
+        full = replace(data, train=pipeline.mix_up(data.train, mixup)) if mixup else data
+        seconds = budget_minutes * 60
+        return train_progressive(
+            lambda run_epochs: build(run_epochs, image_size=None),
+            lambda: models.build_improved_cnn(data.image_size, **model_kwargs),
+            [small_images, full],
+            [small_share * seconds, (1 - small_share) * seconds],
+            max_epochs=epochs,
+            **run,
+        )
+    if budget_minutes is not None:
+        return train_within_budget(
+            build, data, budget_minutes * 60, max_epochs=epochs, strategy=strategy, **run
+        )
+    return train(lambda: build(epochs), data, epochs, strategy=strategy, **run)
 
 
-#: Validation after every epoch (1,600 photos, forward only) adds about this fraction to
-#: the time of a training epoch (6,400 photos, forward and backward), measured on 2 cores.
+#: The fraction validation after every epoch (a quarter as many photos as training, forward
+#: only) adds to the time of a training epoch (forward and backward) in the planner.
 VALIDATION_OVERHEAD = 0.12
 
 
@@ -497,19 +412,51 @@ def train_progressive(
     receives the trained weights and is what is returned and saved (``catdog predict``
     reads the input size from the model).  Steps:
 
-    1. time each stage's epochs on a throw-away model and plan the epochs that fit each
-       stage's budget (less ``margin``; at most ``max_epochs`` in all, at least one a stage);
+    1. plan each stage's epochs within its budget (:func:`_plan_stages`);
     2. build the model once, with one schedule over all stages' epochs;
     3. fit each stage in turn, continuing the epoch count, the optimizer and its weight
-       average (:func:`time_limit` guards each stage's budget);
-    4. copy the weights into the fixed-size model and save it with the joined history.
+       average (:func:`_fit_stages`; :func:`time_limit` guards each stage's budget);
+    4. copy the weights into the fixed-size model and save it with the joined history
+       (:func:`catdog_utils.runs.finish_run`).
 
-    Small images teach the coarse shapes (outline, ears, posture) at a fraction of the cost;
-    the last stage fine-tunes them on full-size detail.  Not resumable: an interrupted run
-    starts again.
+    Not resumable: an interrupted run starts again.
     """
-    import keras
+    estimates, planned = _plan_stages(build_model, stages, stage_seconds, max_epochs, margin)
+    model = build_model(sum(planned))
+    history, done = _fit_stages(
+        model, stages, zip(planned, stage_seconds, strict=True), callbacks, verbose, log_dir
+    )
+    fixed = build_fixed()
+    fixed.set_weights(model.get_weights())
+    path = Path(model_path) if model_path is not None else None
+    if path is not None:
+        runs.finish_run(fixed, history, path)
+    return TrainResult(
+        model=fixed,
+        history=history,
+        model_path=path,
+        epochs_run=done,
+        extra={
+            "estimated_epoch_seconds": estimates,
+            "planned_epochs": planned,
+            "budget_seconds": float(sum(stage_seconds)),
+            "image_sizes": [stage.image_size for stage in stages],
+        },
+    )
 
+
+def _plan_stages(
+    build_model: Callable[[int], keras.Model],
+    stages: Sequence[CourseData],
+    stage_seconds: Sequence[float],
+    max_epochs: int,
+    margin: float,
+) -> tuple[list[float], list[int]]:
+    """Each stage's estimated seconds per epoch and its planned epochs.
+
+    Each stage's epochs are timed on a throw-away model; its plan fits its budget less
+    ``margin``, at most ``max_epochs`` in all and at least one epoch a stage.
+    """
     estimates = [
         measure_seconds_per_epoch(lambda: build_model(10), stage)
         * (1.0 + validation_overhead(stage))
@@ -520,21 +467,31 @@ def train_progressive(
         later_stages = len(stages) - i - 1  # each keeps at least one epoch
         left = max(1, max_epochs - sum(planned) - later_stages)
         planned.append(epochs_for_budget(estimate, seconds, left, margin=margin))
-    model = build_model(sum(planned))
-    history: dict[str, list[float]] = {}
+    return estimates, planned
+
+
+def _fit_stages(
+    model: keras.Model,
+    stages: Sequence[CourseData],
+    plan: Any,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
+    log_dir: str | Path | None,
+) -> tuple[runs.History, int]:
+    """Fit ``model`` on each stage for its ``(epochs, seconds)`` in ``plan``, epochs continuing.
+
+    Returns the joined history (with each epoch's ``image_size``) and the epochs run.  One
+    TensorBoard log holds all stages.
+    """
+    history: runs.History = {}
     done = 0
-    for stage, epochs, seconds in zip(stages, planned, stage_seconds, strict=True):
-        cbs = [epoch_timer(), *callbacks, time_limit(seconds)]
-        if log_dir is not None:  # one log for all stages: the epochs continue
-            cbs.append(tensorboard_callback(log_dir))
-        if getattr(model.optimizer, "use_ema", False):
-            cbs.append(keras.callbacks.SwapEMAWeights())
+    for stage, (epochs, seconds) in zip(stages, plan, strict=True):
         fit = model.fit(
             stage.train,
             validation_data=stage.validation,
             initial_epoch=done,
             epochs=done + epochs,
-            callbacks=cbs,
+            callbacks=runs.build_callbacks(model, [*callbacks, time_limit(seconds)], log_dir),
             verbose=verbose,
             shuffle=False,
         )
@@ -542,23 +499,7 @@ def train_progressive(
             history.setdefault(key, []).extend(float(v) for v in values)
         history.setdefault("image_size", []).extend([float(stage.image_size)] * len(fit.epoch))
         done += len(fit.epoch)
-    fixed = build_fixed()
-    fixed.set_weights(model.get_weights())
-    if model_path is not None:
-        save_model_atomic(fixed, model_path)
-        save_history(history, history_path(model_path))
-    return TrainResult(
-        model=fixed,
-        history=history,
-        model_path=Path(model_path) if model_path is not None else None,
-        epochs_run=done,
-        extra={
-            "estimated_epoch_seconds": estimates,
-            "planned_epochs": planned,
-            "budget_seconds": float(sum(stage_seconds)),
-            "image_sizes": [stage.image_size for stage in stages],
-        },
-    )
+    return history, done
 
 
 def cpu_has_bfloat16() -> bool:
@@ -576,9 +517,8 @@ def bfloat16_speedup(image_size: int = 64, steps: int = 8, warm_up: int = 3) -> 
     Times ``steps`` training steps (after ``warm_up``) of a throw-away improved CNN on one
     batch of 32 random ``image_size`` photos in each policy, and puts Keras's global policy
     back as it was.  Above 1: bfloat16 is faster.  The answer depends on the CPU, not only on
-    its instruction set: a 2-core AMD EPYC with AVX-512 BF16 trained the course's earlier
-    separable network 1.26x faster in bfloat16, a 2-core Intel Xeon with the same instructions
-    and no AMX 1.6x slower.
+    its instruction set: CPUs with the same bfloat16 instructions can be faster or slower in
+    it than in float32.
     """
     import keras
     import numpy as np
@@ -612,8 +552,8 @@ def use_bfloat16_if_faster(min_speedup: float = MIN_BFLOAT16_SPEEDUP) -> bool:
 
     A CPU without bfloat16 instructions (:func:`cpu_has_bfloat16`) emulates it, slowly, and
     stays in float32 without a trial.  One that has them is measured
-    (:func:`bfloat16_speedup`, about 25 s on 2 cores): having the instructions is not enough, since
-    some CPUs run them slower than float32.  Returns whether the policy was switched.
+    (:func:`bfloat16_speedup`): having the instructions is not enough, since some CPUs run
+    them slower than float32.  Returns whether the policy was switched.
     (This sets Keras's global dtype policy: call it before building a model, and
     ``keras.mixed_precision.set_global_policy("float32")`` to go back.)
     """

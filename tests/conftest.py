@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import skip_or_fail
 
 #: The shared, read-only course photos (10,000 JPEGs in the course layout).
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cats_and_dogs"
@@ -22,9 +23,10 @@ _FIRST_TEST_ID = 4001
 
 @pytest.fixture(scope="session")
 def shared_dataset() -> Path:
-    """The shared course data set folder (tests using it are skipped if it is absent)."""
+    """The shared course data set folder (tests using it are skipped if it is absent, and
+    fail under ``CI=true``)."""
     if not (SHARED / "training_set" / "cats").is_dir():
-        pytest.skip(f"shared photos not found at {SHARED}")
+        skip_or_fail(f"shared photos not found at {SHARED}")
     return SHARED
 
 

@@ -6,7 +6,8 @@
   whose course folders all live in a temporary home;
 - :func:`encoded`, :func:`write_zip`: image bytes and zips made in memory;
 - :func:`lambda_model`: a Keras model carrying Python code (which must never run);
-- :func:`serve`: a local HTTP server that honours ``Range`` and can cut a download off.
+- :func:`serve`: a local HTTP server that honours ``Range`` and can cut a download off;
+- :func:`skip_or_fail`: skip a test whose shared data is missing, fail instead under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -206,3 +207,10 @@ def crash_in_epoch(epoch: int, batch: int = 1) -> object:
                 raise Interrupted(f"interrupted in epoch {epoch}, batch {batch}")
 
     return CrashInEpoch()
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test for ``reason``; under ``CI=true`` fail instead, since CI must run it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the shared data set must be there)")
+    pytest.skip(reason)

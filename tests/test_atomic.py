@@ -118,3 +118,66 @@ def test_nothing_written_is_an_error_and_keeps_the_old_file(tmp_path: Path) -> N
     with pytest.raises(FileNotFoundError), atomic.temporary_path(path):
         pass
     assert path.read_bytes() == b"old"
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record, in order, each fsync (as the path it flushed) and each rename."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        events.append(f"replace {Path(src).name} -> {Path(dst).name}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    return events
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name the fds")
+def test_the_folder_swap_flushes_every_file_and_folder_before_and_the_parent_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest, built = tmp_path / "data", tmp_path / ".data.tmp-1"
+    dest.mkdir()
+    (dest / "manifest.csv").write_text("old")
+    (built / "cats").mkdir(parents=True)
+    (built / "manifest.csv").write_text("new")
+    (built / "cats" / "cat.1.jpg").write_bytes(b"jpeg")
+    events = _record_fsyncs(monkeypatch)
+    atomic.replace_folder(built, dest)
+    swap = events.index(f"replace {built.name} -> data")
+    before, after = events[:swap], events[swap + 1 :]
+    flushed = {str(built / p) for p in ("manifest.csv", "cats/cat.1.jpg", "cats", "")}
+    assert flushed | {str(tmp_path)} <= {e.rstrip("/") for e in before}
+    assert before.index(str(built / "cats" / "cat.1.jpg")) < before.index(str(built / "cats"))
+    assert str(tmp_path) in after  # the rename itself reaches the disk
+    assert (dest / "manifest.csv").read_text() == "new"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name the fds")
+def test_a_file_swap_flushes_the_file_and_its_folder_around_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _record_fsyncs(monkeypatch)
+    with atomic.temporary_path(tmp_path / "model.keras") as tmp:
+        tmp.write_bytes(b"model")
+    swap = next(i for i, e in enumerate(events) if e.startswith("replace"))
+    assert str(tmp) in events[:swap] and str(tmp_path) in events[:swap]
+    assert str(tmp_path) in events[swap + 1 :]
+
+
+def test_make_folder_and_require_space_raise_destination_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert atomic.make_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(DestinationError, match=r"Cannot create the folder .*a_file.*: do this"):
+        atomic.make_folder(tmp_path / "a_file" / "sub", fix="do this")
+    atomic.require_space(tmp_path, 1)
+    with pytest.raises(DestinationError, match=r"Not enough space in .*: free some space or x"):
+        atomic.require_space(tmp_path, 2**62, fix="x")

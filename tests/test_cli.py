@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, catdog_env, run_catdog, run_cli
+from helpers import assert_one_line_error, catdog_env, run_catdog, run_cli, skip_or_fail
 
-from catdog_utils import cli, config, data, training
+from catdog_utils import cli, config, data, runs, training
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -49,7 +49,7 @@ def single_prediction(shared_dataset: Path) -> Path:
     """The shared ``single_prediction`` folder (four photos)."""
     folder = shared_dataset / "single_prediction"
     if not folder.is_dir():
-        pytest.skip(f"no single_prediction folder in {shared_dataset}")
+        skip_or_fail(f"no single_prediction folder in {shared_dataset}")
     return folder
 
 
@@ -218,7 +218,7 @@ def test_train_interrupted_then_resumed_from_last_epoch(
     argv = ["train", "--data-dir", tiny_dataset, "--profile", "quick", "--epochs", 2,
             "--batch-size", 8, "--out", model_path]  # fmt: skip
     started: list[int] = []
-    original_timer = training.epoch_timer
+    original_timer = runs.epoch_timer
 
     class Recorder(keras.callbacks.Callback):
         """The usual epoch timer, plus a record of the epochs begun (and an optional Ctrl-C)."""
@@ -240,7 +240,7 @@ def test_train_interrupted_then_resumed_from_last_epoch(
     def timer_that_records(interrupt_at: int | None) -> Callable[[], keras.callbacks.Callback]:
         return lambda: Recorder(interrupt_at)
 
-    monkeypatch.setattr(training, "epoch_timer", timer_that_records(interrupt_at=1))
+    monkeypatch.setattr(runs, "epoch_timer", timer_that_records(interrupt_at=1))
     code, out, err = run_cli(capsys, *argv)
     assert code == 130 and started == [0, 1]
     assert err.splitlines()[-1] == "catdog: interrupted; run the same command again to continue"
@@ -248,7 +248,7 @@ def test_train_interrupted_then_resumed_from_last_epoch(
     assert (tmp_path / "models" / "baseline.backup" / "history.json").is_file()
 
     started.clear()
-    monkeypatch.setattr(training, "epoch_timer", timer_that_records(interrupt_at=None))
+    monkeypatch.setattr(runs, "epoch_timer", timer_that_records(interrupt_at=None))
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert started == [1]  # only the missing epoch ran

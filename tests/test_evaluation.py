@@ -49,6 +49,25 @@ def test_best_f1_threshold_equals_brute_force() -> None:
     assert evaluation.binary_metrics(y, p, threshold).f1 == pytest.approx(f1)
 
 
+def _cat_f1(y: np.ndarray, p: np.ndarray, t: float) -> float:
+    called_cat, cat = p < t, y == 0
+    tp, wrong = np.sum(called_cat & cat), np.sum(called_cat != cat)
+    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_best_cat_f1_threshold_equals_brute_force_and_prefers_the_lowest(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 200)
+    p = np.round(np.clip(0.3 * y + 0.7 * rng.random(200), 0, 1), 2)  # many ties
+    candidates = np.unique(np.r_[p, np.nextafter(p.max(), 2.0)])
+    scores = [_cat_f1(y, p, t) for t in candidates]
+    best = int(np.argmax(scores))
+    assert evaluation.best_f1_threshold(y, p, positive="cat") == (candidates[best], scores[best])
+    with pytest.raises(ValueError, match="'dog' or 'cat'"):
+        evaluation.best_f1_threshold(y, p, positive="cow")
+
+
 def test_most_confident_mistakes_are_wrong_and_sorted() -> None:
     y = np.array([0, 1, 0, 1, 0, 1])
     p = np.array([0.99, 0.02, 0.6, 0.45, 0.1, 0.9])
@@ -110,8 +129,9 @@ def test_grad_cam_is_not_blank_when_the_model_is_certain() -> None:
 
 
 def test_flip_tta_averages_each_image_with_its_mirror() -> None:
-    keras = pytest.importorskip("keras")
-    tf = pytest.importorskip("tensorflow")
+    import keras
+    import tensorflow as tf
+
     keras.utils.set_random_seed(2)
     # a model that sees left from right (a dense layer over every pixel)
     model = keras.Sequential(

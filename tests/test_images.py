@@ -290,3 +290,16 @@ def test_is_image_name() -> None:
     assert not images.is_image_name("Thumbs.db")
     assert not images.is_image_name("._cat.1.jpg")
     assert ".jpg" in images.IMAGE_EXTENSIONS
+
+
+@pytest.mark.parametrize("error", [TypeError, KeyError, IndexError, ZeroDivisionError])
+def test_a_programming_error_is_not_reported_as_a_bad_photo(
+    monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    def broken_load(self: Image.Image) -> None:
+        raise error("a bug, not a photo")
+
+    data = encode(Image.new("RGB", (8, 8), (10, 20, 30)), "PNG")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
+    with pytest.raises(error, match="a bug"):
+        images.load_image(data)

@@ -3,12 +3,12 @@ its augmentation, and an improved CNN that builds and outputs probabilities."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-
-from catdog_utils import augmentation, models  # noqa: E402
+from catdog_utils import augmentation, models
 
 #: The original repository's CNN at 64x64x3: (layer name, class, output shape, parameters).
 BASELINE_LAYERS = [
@@ -138,7 +138,6 @@ def test_original_augmentation_matches_image_data_generator_settings() -> None:
 
 def test_two_pass_resampling_equals_the_projective_transform_kernel() -> None:
     # resample_shear_zoom does in two 1-D passes what TensorFlow's 2-D kernel does
-    tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(7)
     n, h, w = 12, 40, 56
     x = rng.uniform(0, 255, (n, h, w, 3)).astype("float32")

@@ -12,15 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from helpers import Interrupted, crash_in_epoch
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
-
-from helpers import Interrupted, crash_in_epoch  # noqa: E402
-
-from catdog_utils import models, multiworker, pipeline, training  # noqa: E402
+from catdog_utils import models, multiworker, pipeline, training
 
 #: Real photos per class in the two-process run (about 100 training images, 4 batches).
 WORKER_TRAIN_PER_CLASS = 64

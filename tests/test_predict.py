@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import lambda_model
+from helpers import lambda_model, skip_or_fail
 from PIL import Image
 
 from catdog_utils import images, predict
@@ -27,7 +27,7 @@ from catdog_utils.errors import CatdogError, InputNotFoundError, ModelLoadError
 def shared_photos(shared_dataset: Path) -> Path:
     """The shared course photos, with ``single_prediction`` (skipped when absent)."""
     if not (shared_dataset / "single_prediction").is_dir():
-        pytest.skip(f"single_prediction photos not found in {shared_dataset}")
+        skip_or_fail(f"single_prediction photos not found in {shared_dataset}")
     return shared_dataset
 
 

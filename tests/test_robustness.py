@@ -176,7 +176,7 @@ DATA_CASES = {
     ),
     "dest-parent-is-a-file": DataCase(
         _good_source_to(lambda work: _file_at(work / "a_file") / "cats_and_dogs"),
-        DestinationError, "Cannot write to", "CATDOG_DATA_DIR=",
+        DestinationError, "Cannot create the folder", "CATDOG_DATA_DIR=",
     ),
     "dest-is-a-file": DataCase(
         _good_source_to(lambda work: _file_at(work / "cats_and_dogs")),

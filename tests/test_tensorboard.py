@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from helpers import run_cli
-
-tf = pytest.importorskip("tensorflow")
 
 
 def read_events(folder: Path) -> tuple[dict[str, dict[int, float]], list[str]]:

@@ -10,15 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from helpers import Interrupted, crash_in_epoch
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
-
-from helpers import Interrupted, crash_in_epoch  # noqa: E402
-
-from catdog_utils import models, pipeline, training  # noqa: E402
+from catdog_utils import models, pipeline, training
 
 TRAIN_PER_CLASS = 64
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-
-from catdog_utils import evaluation, models, pipeline, predict, training  # noqa: E402
+from catdog_utils import evaluation, models, pipeline, predict, training
 
 
 def _load(shared: Path, size: int) -> pipeline.CourseData:
@@ -240,8 +240,32 @@ def test_bfloat16_is_chosen_by_measured_speed_not_by_cpu_flags(
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_bfloat16_speedup_times_both_policies_and_restores_the_policy() -> None:
+def test_bfloat16_speedup_times_both_policies_and_restores_the_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timed: list[tuple[str, int, int]] = []
+    real_seconds_per_step = training._seconds_per_step
+
+    def seconds_per_step(model: keras.Model, batches: object, warm_up: int, steps: int) -> float:
+        real_seconds_per_step(model, batches, warm_up, steps)  # the real step must run
+        timed.append((model.dtype_policy.name, warm_up, steps))
+        return {"float32": 3.0, "mixed_bfloat16": 2.0}[model.dtype_policy.name]
+
+    monkeypatch.setattr(training, "_seconds_per_step", seconds_per_step)
     keras.mixed_precision.set_global_policy("float32")
     speedup = training.bfloat16_speedup(image_size=32, steps=2, warm_up=1)
-    assert np.isfinite(speedup) and speedup > 0
+    assert timed == [("float32", 1, 2), ("mixed_bfloat16", 1, 2)]
+    assert speedup == pytest.approx(1.5)  # float32 seconds over bfloat16 seconds, not inverted
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_seconds_per_step_is_the_median_step_after_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # stamps at the end of batches 1..7; timing starts at the end of batch 3: 1, 5, 1, 1 s
+    stamps = iter([10.0, 20.0, 30.0, 31.0, 36.0, 37.0, 38.0])
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(stamps))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    batches = tf.data.Dataset.from_tensors((np.zeros((4, 2)), np.zeros((4, 1)))).repeat()
+    assert training._seconds_per_step(model, batches, warm_up=3, steps=4) == 1.0

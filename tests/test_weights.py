@@ -227,7 +227,8 @@ def test_bad_sources_exit_2_with_one_line_and_write_nothing(
 
 
 def test_a_missing_file_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "weights", "--source", tmp_path / "nope.pth")
+    dest = tmp_path / "w.weights.h5"
+    code, _, err = run_cli(capsys, "weights", "--source", tmp_path / "nope.pth", "--dest", dest)
     assert code == 2
     assert_one_line_error(err, "No file at", "catdog weights")
 

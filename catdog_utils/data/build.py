@@ -186,12 +186,9 @@ def prepare_dataset(
         description = opened.description
     try:
         layout = find_layout(opened)
-        if url is None:
-            fingerprint = opened.fingerprint(layout.entries())
-            if (done := _skip_if_current(plan, fingerprint)) is not None:
-                return done
-        else:
-            fingerprint = {"kind": "url", "url": url}
+        fingerprint = _fingerprint(opened, layout, url)
+        if url is None and (done := _skip_if_current(plan, fingerprint)) is not None:
+            return done
         _check_space_and_destination(plan, layout)
         result = _build_atomically(plan, opened, layout, description, fingerprint)
     finally:
@@ -298,6 +295,13 @@ def _quota(split: str | None, plan: _Plan) -> int:
     if split is None:
         return plan.train_per_class + plan.test_per_class
     return plan.train_per_class if split == "training_set" else plan.test_per_class
+
+
+def _fingerprint(opened: Source, layout: Layout, url: str | None) -> dict[str, Any]:
+    """What identifies the source for "already up to date": its URL, or its photos' files."""
+    if url is not None:
+        return {"kind": "url", "url": url}
+    return opened.fingerprint(layout.entries())
 
 
 def _check_space_and_destination(plan: _Plan, layout: Layout) -> None:

@@ -23,7 +23,7 @@ SOURCE_INFO_NAME = "source.json"
 MANIFEST_COLUMNS: tuple[str, ...] = ("file", "class", "split", "sha256")
 REJECTS_COLUMNS: tuple[str, ...] = ("source", "reason", "action")
 #: The folder of labelled photos in neither split, its labels file and that file's columns.
-NEW_PHOTOS_NAME = "new_photos"
+NEW_PHOTOS_NAME = config.NEW_PHOTOS_NAME
 NEW_LABELS_NAME = "labels.csv"
 NEW_LABELS_COLUMNS: tuple[str, ...] = ("file", "label")
 #: The labels written in ``new_photos/labels.csv``, by class folder.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,8 @@ def check_destination(dest: Path) -> None:
             f"{dest} holds other files and is not a course data set, so it will not be "
             f"replaced: {DEST_FIX}"
         )
+    atomic.make_folder(dest.parent, DEST_FIX)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
         make_temp_dir(dest).rmdir()
     except OSError as exc:
         raise DestinationError(
@@ -71,12 +70,7 @@ def check_destination(dest: Path) -> None:
 
 def check_space(dest: Path, needed: int) -> None:
     """Raise DestinationError if ``dest``'s folder has less than ``needed`` bytes free."""
-    free = shutil.disk_usage(dest.parent).free
-    if needed > free:
-        raise DestinationError(
-            f"Not enough space in {dest.parent} ({needed / 2**20:,.0f} MiB needed, "
-            f"{free / 2**20:,.0f} MiB free): free some space or {DEST_FIX}"
-        )
+    atomic.require_space(dest.parent, needed, DEST_FIX)
 
 
 def swap_into_place(built: Path, dest: Path) -> None:

@@ -16,12 +16,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import atomic
 from ..errors import DestinationError, DownloadError
 from .dataset import DEST_FIX, OFFLINE_FIX
 from .progress import progress_bar
@@ -193,19 +193,8 @@ def _prepare_part(
     files: _Files, url: str, response: requests.Response, start: int, total: int | None
 ) -> None:
     """Make the folder, check the free space and save the resume metadata."""
-    folder = files.dest.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DestinationError(
-            f"Cannot create the download folder {folder} ({exc.strerror}): {DEST_FIX}"
-        ) from None
-    needed, free = (total or 0) - start, shutil.disk_usage(folder).free
-    if needed > free:
-        raise DestinationError(
-            f"Not enough space in {folder} for {url} ({needed / 2**20:,.0f} MiB "
-            f"needed, {free / 2**20:,.0f} MiB free): free some space or {DEST_FIX}"
-        )
+    folder = atomic.make_folder(files.dest.parent, DEST_FIX)
+    atomic.require_space(folder, (total or 0) - start, DEST_FIX)
     meta = {
         "url": url,
         "etag": response.headers.get("ETag"),

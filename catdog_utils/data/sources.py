@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import config, images
 from ..errors import SourceError, UnsafeArchiveError
+from ..names import natural_key
 from .dataset import OFFLINE_FIX
 
 _CLASS_ALIASES = {"cat": "cats", "cats": "cats", "dog": "dogs", "dogs": "dogs"}
@@ -84,15 +85,6 @@ def safe_zip_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
 # --------------------------------------------------------------------------------------
 # Sources: a folder or a zip, seen as a tree of relative paths
-
-
-def natural_key(text: str) -> tuple[Any, ...]:
-    """Sort key that orders ``2.jpg`` before ``10.jpg`` (numbers compared as numbers, text
-    without regard to case); the data set's files, its manifest and the photos given to
-    ``catdog predict`` all come in this order."""
-    return tuple(
-        int(token) if token.isdigit() else token.lower() for token in re.split(r"(\d+)", text)
-    )
 
 
 def _ignored(parts: tuple[str, ...]) -> bool:
