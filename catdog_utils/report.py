@@ -33,6 +33,7 @@ CHAPTERS = {
     "04_evaluation": "04 evaluation",
     "05_improving_the_model": "05 improving the model",
     "06_predicting_new_images": "06 predicting new photos",
+    "07_pretrained_network": "07 a pretrained network",
 }
 
 #: Time to read and run each chapter with a group (a planning figure, not a measurement).
@@ -43,6 +44,7 @@ IN_CLASS = {
     "04_evaluation": "30 min",
     "05_improving_the_model": "55 min (or a demonstration)",
     "06_predicting_new_images": "25 min",
+    "07_pretrained_network": "30 min",
 }
 
 
@@ -87,6 +89,12 @@ class Figures:
     improved_minutes: str | None
     improved_test_acc: str | None
     improved_tta_acc: str | None
+    pretrained_params: str | None
+    pretrained_image_size: str | None
+    pretrained_stage: str | None
+    pretrained_epochs: str | None
+    pretrained_minutes: str | None
+    pretrained_test_acc: str | None
     timings: dict[str, dict[str, int]]
 
 
@@ -125,7 +133,10 @@ def collect(root: str | Path) -> Figures:
         match = _last(pattern, text)
         return match[group] if match else None
 
+    t07_path = nbs / "07_pretrained_network.ipynb"
+    t07 = notebook_text(t07_path) if t07_path.is_file() else ""
     final = _last(r"^final model: ([\d,]+) parameters, (\d+) epochs, ([\d.]+) minutes", t05)
+    saved07 = _last(r"^saved \S+pretrained\.keras: ([\d,]+) parameters, (\d+)x\d+ input", t07)
     return Figures(
         baseline_params=grab(r"^parameters: ([\d,]+)$", t03),
         baseline_epochs=grab(r"^epochs:\s+(\d+)$", t03),
@@ -138,11 +149,26 @@ def collect(root: str | Path) -> Figures:
         improved_minutes=final[3] if final else None,
         improved_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t05),
         improved_tta_acc=grab(r"^Test accuracy with flip TTA: ([\d.]+)$", t05),
+        pretrained_params=saved07[1] if saved07 else None,
+        pretrained_image_size=saved07[2] if saved07 else None,
+        pretrained_stage=grab(r"^chosen on validation: (.+?) \([\d.]+\)$", t07),
+        pretrained_epochs=_pretrained_epochs(t07),
+        pretrained_minutes=grab(r"^training time: ([\d.]+) minutes", t07),
+        pretrained_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t07),
         timings={
             profile: read_timings(root / "docs" / f"timings-{profile}.txt")
             for profile in ("full", "class")
         },
     )
+
+
+def _pretrained_epochs(t07: str) -> str | None:
+    """Chapter 07's epochs: ``15 + 3`` (head + fine-tuning), or ``15`` if the head was kept."""
+    plan = _last(r"^image size: \d+ px; head: (\d+) epochs?, fine-tuning: (\d+) epochs?$", t07)
+    chosen = _last(r"^chosen on validation: (.+?) \(", t07)
+    if not plan or not chosen:
+        return None
+    return f"{plan[1]} + {plan[2]}" if chosen[1].startswith("fine-tuned") else plan[1]
 
 
 def _or_dash(value: str | None) -> str:
@@ -185,7 +211,22 @@ def results_table(fig: Figures) -> str:
             f"| **{fig.improved_test_acc}**{tta} "
             f"| {minutes} |"
         )
+    rows.append(_pretrained_row(fig))
     return "\n".join(rows) + "\n"
+
+
+def _pretrained_row(fig: Figures) -> str:
+    """README's row for chapter 07's pretrained network (or that it is not run yet)."""
+    name = "pretrained MobileNetV2, ImageNet weights (notebook 07)"
+    if fig.pretrained_test_acc is None:
+        return f"| {name} | - | - | - | - | not in the committed run of notebook 07 yet | - |"
+    size = f"{fig.pretrained_image_size} px" if fig.pretrained_image_size else "-"
+    minutes = f"{fig.pretrained_minutes} min" if fig.pretrained_minutes else "-"
+    return (
+        f"| {name}: {_or_dash(fig.pretrained_stage)} | {_or_dash(fig.pretrained_params)} "
+        f"| {size} | {_or_dash(fig.pretrained_epochs)} | - | **{fig.pretrained_test_acc}** "
+        f"| {minutes} |"
+    )
 
 
 def _chapter_rows(fig: Figures) -> list[tuple[str, str, str, str]]:
@@ -204,7 +245,7 @@ def timings_table(fig: Figures) -> str:
     sol = [k for k in full if k.startswith("solutions/")]
     sol_c = [k for k in cls if k.startswith("solutions/")]
     rows.append(
-        f"| solutions 01-06 | {f'{sum(full[k] for k in sol)} s' if sol else '-'} "
+        f"| solutions | {f'{sum(full[k] for k in sol)} s' if sol else '-'} "
         f"| {f'{sum(cls[k] for k in sol_c)} s' if sol_c else '-'} |"
     )
 

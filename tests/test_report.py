@@ -72,7 +72,7 @@ def test_chapter_05_lines_and_timings_are_read(tmp_path: Path) -> None:
     readme = report.render(root)[root / "README.md"]
     assert "**0.9512** (0.9560 with flip TTA) | 43.9 min |" in readme
     assert "| 03 training | 147 s | - |" in readme
-    assert "| solutions 01-06 | 20 s | - |" in readme
+    assert "| solutions | 20 s | - |" in readme
     assert "**167 s (2.8 min) (only the chapters timed above)**" in readme  # a partial run
     teaching = report.render(root)[root / "docs/teaching.md"]
     assert "| 03 training | 147 s | - | 20-25 min |" in teaching
@@ -243,3 +243,37 @@ def test_measured_scores_in_prose_come_from_the_committed_outputs() -> None:
         text = re.sub(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", "", text, flags=re.S)
         for figure in re.findall(r"(?<![\d.])0\.\d{4}(?!\d)", text):
             assert figure in outputs, f"{name} quotes {figure}, which no committed output shows"
+
+
+def _notebook_printing(path: Path, text: str) -> Path:
+    """A one-cell notebook whose output is ``text``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cell = {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1,
+            "outputs": [{"name": "stdout", "output_type": "stream", "text": [text]}]}  # fmt: skip
+    path.write_text(json.dumps({"cells": [cell]}), encoding="utf-8")
+    return path
+
+
+def test_the_pretrained_row_reads_chapter_07(tmp_path: Path) -> None:
+    root = _copy_project(tmp_path)
+    nb = root / "notebooks" / "07_pretrained_network.ipynb"
+    lines = (
+        "image size: 224 px; head: 15 epochs, fine-tuning: 3 epochs\n"
+        "chosen on validation: fine-tuned top blocks + head (0.9856)\n"
+        "training time: 4.2 minutes (activations 200 s, head 10 s, fine-tuning 40 s)\n"
+        "saved models/full/pretrained.keras: 2,259,265 parameters, 224x224 input\n"
+        "Test accuracy: 0.9865 (no test-time augmentation)\n"
+    )
+    _notebook_printing(nb, lines)
+    fig = report.collect(root)
+    assert fig.pretrained_epochs == "15 + 3" and fig.pretrained_minutes == "4.2"
+    row = report.results_table(fig).splitlines()[-1]
+    assert row == (
+        "| pretrained MobileNetV2, ImageNet weights (notebook 07): fine-tuned top blocks + head "
+        "| 2,259,265 | 224 px | 15 + 3 | - | **0.9865** | 4.2 min |"
+    )
+    _notebook_printing(nb, lines.replace("fine-tuned top blocks + head", "head on frozen features"))
+    assert report.collect(root).pretrained_epochs == "15"
+    nb.unlink()
+    table = report.results_table(report.collect(root))
+    assert "not in the committed run of notebook 07 yet" in table
