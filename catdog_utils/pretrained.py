@@ -1,7 +1,7 @@
-"""Transfer learning with the pretrained MobileNetV2: the plumbing chapter 07 and
+"""Transfer learning with the pretrained MobileNetV2: the plumbing chapter 06 and
 ``catdog train --model pretrained`` share.
 
-The recipe, as chapter 07 teaches it:
+The recipe, as chapter 06 teaches it:
 
 1. The network's bottom (``features_0`` .. ``features_<cut>``) stays frozen, so it turns the
    same photo into the same activations every epoch: compute them **once** per photo, for
@@ -186,7 +186,7 @@ def train(
     seed: int = 0,
     path: str | None = None,
 ) -> TransferResult:
-    """Chapter 07's recipe from start to finish (what ``catdog train --model pretrained`` runs).
+    """Chapter 06's recipe from start to finish (what ``catdog train --model pretrained`` runs).
 
     ``course`` is a :class:`~catdog_utils.pipeline.CourseData` at the network's input size.
     The head trains on the frozen features of the photos and their mirror images, then the

@@ -32,8 +32,8 @@ CHAPTERS = {
     "03_training": "03 training",
     "04_evaluation": "04 evaluation",
     "05_improving_the_model": "05 improving the model",
-    "06_predicting_new_images": "06 predicting new photos",
-    "07_pretrained_network": "07 a pretrained network",
+    "06_pretrained_network": "06 a pretrained network",
+    "07_predicting_new_images": "07 predicting new photos",
 }
 
 #: Time to read and run each chapter with a group (a planning figure, not a measurement).
@@ -43,8 +43,8 @@ IN_CLASS = {
     "03_training": "20-25 min",
     "04_evaluation": "30 min",
     "05_improving_the_model": "55 min (or a demonstration)",
-    "06_predicting_new_images": "25 min",
-    "07_pretrained_network": "30 min",
+    "06_pretrained_network": "30 min",
+    "07_predicting_new_images": "25 min",
 }
 
 
@@ -133,10 +133,10 @@ def collect(root: str | Path) -> Figures:
         match = _last(pattern, text)
         return match[group] if match else None
 
-    t07_path = nbs / "07_pretrained_network.ipynb"
-    t07 = notebook_text(t07_path) if t07_path.is_file() else ""
+    t06_path = nbs / "06_pretrained_network.ipynb"
+    t06 = notebook_text(t06_path) if t06_path.is_file() else ""
     final = _last(r"^final model: ([\d,]+) parameters, (\d+) epochs, ([\d.]+) minutes", t05)
-    saved07 = _last(r"^saved \S+pretrained\.keras: ([\d,]+) parameters, (\d+)x\d+ input", t07)
+    saved06 = _last(r"^saved \S+pretrained\.keras: ([\d,]+) parameters, (\d+)x\d+ input", t06)
     return Figures(
         baseline_params=grab(r"^parameters: ([\d,]+)$", t03),
         baseline_epochs=grab(r"^epochs:\s+(\d+)$", t03),
@@ -149,12 +149,12 @@ def collect(root: str | Path) -> Figures:
         improved_minutes=final[3] if final else None,
         improved_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t05),
         improved_tta_acc=grab(r"^Test accuracy with flip TTA: ([\d.]+)$", t05),
-        pretrained_params=saved07[1] if saved07 else None,
-        pretrained_image_size=saved07[2] if saved07 else None,
-        pretrained_stage=grab(r"^chosen on validation: (.+?) \([\d.]+\)$", t07),
-        pretrained_epochs=_pretrained_epochs(t07),
-        pretrained_minutes=grab(r"^training time: ([\d.]+) minutes", t07),
-        pretrained_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t07),
+        pretrained_params=saved06[1] if saved06 else None,
+        pretrained_image_size=saved06[2] if saved06 else None,
+        pretrained_stage=grab(r"^chosen on validation: (.+?) \([\d.]+\)$", t06),
+        pretrained_epochs=_pretrained_epochs(t06),
+        pretrained_minutes=grab(r"^training time: ([\d.]+) minutes", t06),
+        pretrained_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t06),
         timings={
             profile: read_timings(root / "docs" / f"timings-{profile}.txt")
             for profile in ("full", "class")
@@ -162,10 +162,10 @@ def collect(root: str | Path) -> Figures:
     )
 
 
-def _pretrained_epochs(t07: str) -> str | None:
-    """Chapter 07's epochs: ``15 + 3`` (head + fine-tuning), or ``15`` if the head was kept."""
-    plan = _last(r"^image size: \d+ px; head: (\d+) epochs?, fine-tuning: (\d+) epochs?$", t07)
-    chosen = _last(r"^chosen on validation: (.+?) \(", t07)
+def _pretrained_epochs(t06: str) -> str | None:
+    """Chapter 06's epochs: ``15 + 3`` (head + fine-tuning), or ``15`` if the head was kept."""
+    plan = _last(r"^image size: \d+ px; head: (\d+) epochs?, fine-tuning: (\d+) epochs?$", t06)
+    chosen = _last(r"^chosen on validation: (.+?) \(", t06)
     if not plan or not chosen:
         return None
     return f"{plan[1]} + {plan[2]}" if chosen[1].startswith("fine-tuned") else plan[1]
@@ -216,10 +216,10 @@ def results_table(fig: Figures) -> str:
 
 
 def _pretrained_row(fig: Figures) -> str:
-    """README's row for chapter 07's pretrained network (or that it is not run yet)."""
-    name = "pretrained MobileNetV2, ImageNet weights (notebook 07)"
+    """README's row for chapter 06's pretrained network (or that it is not run yet)."""
+    name = "pretrained MobileNetV2, ImageNet weights (notebook 06)"
     if fig.pretrained_test_acc is None:
-        return f"| {name} | - | - | - | - | not in the committed run of notebook 07 yet | - |"
+        return f"| {name} | - | - | - | - | not in the committed run of notebook 06 yet | - |"
     size = f"{fig.pretrained_image_size} px" if fig.pretrained_image_size else "-"
     minutes = f"{fig.pretrained_minutes} min" if fig.pretrained_minutes else "-"
     return (

@@ -2,7 +2,7 @@
 
 Expected answers are worked out here, by hand or by brute force, never with the code under
 test; wherever the committed notebooks print the numbers an exercise uses (the training log
-of chapter 03, the confusion matrix of chapter 04, the file sizes of chapter 06 ...), the
+of chapter 03, the confusion matrix of chapter 04, the file sizes of chapter 07 ...), the
 cases use those numbers, read from the committed outputs.
 """
 
@@ -274,7 +274,7 @@ def test_labels_changed_and_dog_flap_by_brute_force() -> None:
 
 
 def test_export_ratio_on_the_committed_sizes(tmp_path: Path) -> None:
-    text = report.notebook_text(NOTEBOOKS / "solutions/06_solutions.ipynb")
+    text = report.notebook_text(NOTEBOOKS / "solutions/07_solutions.ipynb")
     keras_bytes, lite_bytes, n_params = 9_802_023, 3_257_368, 813_217
     for figure in (f"{keras_bytes:,}", f"{lite_bytes:,}", f"{n_params:,}"):
         assert figure in text
@@ -308,7 +308,7 @@ UNANSWERED = {
     "03.1": lambda a: exercises.check_steps_per_epoch(a, 6400, 64),
     "03.3": lambda a: exercises.check_early_stopping_epoch(a, committed_history()),
     "04.2": lambda a: exercises.check_best_threshold(a, Y_VAL, P_VAL, positive="cat"),
-    "06.2": lambda a: exercises.check_dog_flap_threshold(a, Y_VAL, P_VAL),
+    "07.2": lambda a: exercises.check_dog_flap_threshold(a, Y_VAL, P_VAL),
 }
 
 
@@ -384,7 +384,7 @@ ANSWERS_ON_SCREEN = {
     "03_training": ["stopped after epoch 7", "stops after epoch 7"],
     "04_evaluation": ["0.7387", "0.898"],
     "05_improving_the_model": ["33,920", "294,912", "+2.1", "2.1 points", "22 epochs"],
-    "06_predicting_new_images": ["0.9666", "3.009", "3.01"],
+    "07_predicting_new_images": ["0.9666", "3.009", "3.01"],
 }
 
 

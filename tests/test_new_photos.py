@@ -50,7 +50,7 @@ def test_course_source_gives_its_single_prediction_photos(
     assert result.n_new == 4 and "4 new photos (2 cats + 2 dogs, in new_photos/)" in result.message
     assert len(data.read_manifest(dest)) == 32  # the splits are unchanged
     assert json.loads((dest / data.SOURCE_INFO_NAME).read_text())["n_new"] == 4
-    # the labels file reads as the one `catdog predict` and chapter 06 understand
+    # the labels file reads as the one `catdog predict` and chapter 07 understand
     labels = predict.read_labels_csv(dest / data.NEW_PHOTOS_NAME)
     assert labels == {"cat_or_dog_1.jpg": 0, "cat_or_dog_2.jpg": 1, "cat_or_dog_3.jpg": 1,
                       "cat_or_dog_4.jpg": 0}  # fmt: skip

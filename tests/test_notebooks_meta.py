@@ -137,7 +137,7 @@ def output_noise(nb: dict) -> list[str]:
 NOISY_UNTIL_RERUN = {
     "02_building_the_cnn.ipynb",
     "03_training.ipynb",
-    "06_predicting_new_images.ipynb",
+    "07_predicting_new_images.ipynb",
 }
 
 

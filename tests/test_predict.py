@@ -454,3 +454,44 @@ def test_default_photo_folder(tmp_path, monkeypatch) -> None:  # noqa: ANN001 - 
     monkeypatch.setenv("CATDOG_SINGLE_PREDICTION_DIR", str(tmp_path / "env"))
     assert predict.default_photo_folder(tmp_path / "mine") == tmp_path / "mine"
     assert predict.default_photo_folder() == tmp_path / "env"
+
+
+# --------------------------------------------------------------------- best_model_path
+
+
+def test_best_model_path_prefers_pretrained_then_improved_then_baseline(
+    isolated_home: Path,
+) -> None:
+    folder = isolated_home / "models" / "quick"
+    folder.mkdir(parents=True)
+    (isolated_home / "models" / "full").mkdir()
+    (isolated_home / "models" / "full" / "pretrained.keras").touch()  # another profile's
+    found = []
+    for name in ("baseline", "improved", "pretrained"):
+        (folder / f"{name}.keras").touch()  # empty: only existence is checked, nothing loaded
+        found.append(predict.best_model_path("quick"))
+    assert found == [
+        folder / "baseline.keras",
+        folder / "improved.keras",
+        folder / "pretrained.keras",
+    ]
+    (folder / "pretrained.keras").unlink()
+    assert predict.best_model_path("quick") == folder / "improved.keras"
+
+
+def test_best_model_path_ignores_folders_and_other_names(isolated_home: Path) -> None:
+    folder = isolated_home / "models" / "class"
+    (folder / "pretrained.keras").mkdir(parents=True)  # a folder is not a model file
+    (folder / "improved.h5").touch()
+    (folder / "baseline.keras").touch()
+    assert predict.best_model_path("class") == folder / "baseline.keras"
+
+
+def test_best_model_path_without_any_model_says_how_to_train(isolated_home: Path) -> None:
+    with pytest.raises(ModelLoadError) as info:
+        predict.best_model_path("quick")
+    message = str(info.value)
+    assert str(isolated_home / "models" / "quick") in message
+    assert "pretrained.keras, improved.keras, baseline.keras" in message
+    assert "catdog train --profile quick" in message
+    assert isinstance(info.value, CatdogError)

@@ -1,4 +1,4 @@
-"""catdog_utils.pretrained and ``catdog train --model pretrained``: chapter 07's recipe on a
+"""catdog_utils.pretrained and ``catdog train --model pretrained``: chapter 06's recipe on a
 few real photos, then the model through evaluate, predict and the exports."""
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def _notebook_printing(path: Path, text: str) -> Path:
 
 def test_the_pretrained_row_reads_chapter_07(tmp_path: Path) -> None:
     root = _copy_project(tmp_path)
-    nb = root / "notebooks" / "07_pretrained_network.ipynb"
+    nb = root / "notebooks" / "06_pretrained_network.ipynb"
     lines = (
         "image size: 224 px; head: 15 epochs, fine-tuning: 3 epochs\n"
         "chosen on validation: fine-tuned top blocks + head (0.9856)\n"
@@ -269,11 +269,11 @@ def test_the_pretrained_row_reads_chapter_07(tmp_path: Path) -> None:
     assert fig.pretrained_epochs == "15 + 3" and fig.pretrained_minutes == "4.2"
     row = report.results_table(fig).splitlines()[-1]
     assert row == (
-        "| pretrained MobileNetV2, ImageNet weights (notebook 07): fine-tuned top blocks + head "
+        "| pretrained MobileNetV2, ImageNet weights (notebook 06): fine-tuned top blocks + head "
         "| 2,259,265 | 224 px | 15 + 3 | - | **0.9865** | 4.2 min |"
     )
     _notebook_printing(nb, lines.replace("fine-tuned top blocks + head", "head on frozen features"))
     assert report.collect(root).pretrained_epochs == "15"
     nb.unlink()
     table = report.results_table(report.collect(root))
-    assert "not in the committed run of notebook 07 yet" in table
+    assert "not in the committed run of notebook 06 yet" in table

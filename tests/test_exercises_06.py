@@ -1,4 +1,4 @@
-"""Chapter 07's self-checks accept the right answer and refuse plausible wrong ones.
+"""Chapter 06's self-checks accept the right answer and refuse plausible wrong ones.
 
 Expected answers are worked out here independently: by hand for the head, by counting
 layer by layer (not through ``trainable_weights``) for the fine-tuned fraction.
@@ -25,7 +25,7 @@ def test_head_weights() -> None:
 
 @pytest.fixture(scope="module")
 def tuned_and_final() -> tuple[keras.Model, keras.Model, int, int]:
-    """Chapter 07's fine-tuning setup at 64 px (no weights needed for counting)."""
+    """Chapter 06's fine-tuning setup at 64 px (no weights needed for counting)."""
     bottom = mobilenet.build_bottom(pretrained.CUT_BLOCK, 64)
     top = mobilenet.build_top(pretrained.CUT_BLOCK + 1, tuple(bottom.output.shape[1:]))
     head = pretrained.build_head()
