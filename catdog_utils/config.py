@@ -67,7 +67,7 @@ class Profile:
         improved_budget_minutes: wall-clock budget for training notebook 05's final model.
         description: one line for the README and the notebooks.
         pretrained_image_size: input size of chapter 06's pretrained network (224 is
-            ImageNet's; smaller is faster and a little less accurate).
+            ImageNet's; smaller is faster).
         head_epochs: epochs of chapter 06's new head on the frozen features.
         fine_tune_epochs: epochs of chapter 06's fine-tuning of the top blocks.
     """
@@ -82,7 +82,7 @@ class Profile:
     description: str
     pretrained_image_size: int = 224
     head_epochs: int = 15
-    fine_tune_epochs: int = 3
+    fine_tune_epochs: int = 2
 
 
 PROFILES: dict[str, Profile] = {
@@ -123,7 +123,7 @@ PROFILES: dict[str, Profile] = {
         description="the original settings: 8000 training images, 25 epochs",
         pretrained_image_size=224,
         head_epochs=15,
-        fine_tune_epochs=3,
+        fine_tune_epochs=2,
     ),
 }
 

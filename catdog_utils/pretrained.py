@@ -5,7 +5,7 @@ The recipe, as chapter 06 teaches it:
 
 1. The network's bottom (``features_0`` .. ``features_<cut>``) stays frozen, so it turns the
    same photo into the same activations every epoch: compute them **once** per photo, for
-   the photo and its mirror image (:func:`frozen_activations`).
+   the photo and its mirror image (:func:`outputs`).
 2. A **head** (dropout + one sigmoid unit) learns on the pooled 1280 features that the
    frozen top gives (:func:`build_head`); it trains in seconds.
 3. **Fine-tuning**: the top blocks (``features_<cut + 1>`` .. ``features_18``) train with
@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from . import mobilenet, weights
+from .quiet import tensorflow_warnings_hidden
 
 #: The last frozen block: blocks 17 and 18 (and the head) are fine-tuned.
 CUT_BLOCK = 16
@@ -72,19 +73,22 @@ def build_parts(
     return bottom, top
 
 
-def frozen_activations(
-    bottom: keras.Model, images: np.ndarray, batch_size: int = 128
-) -> np.ndarray:
-    """Run the frozen ``bottom`` over ``images`` (uint8, NHWC) once, in batches."""
-    return bottom.predict(images, batch_size=batch_size, verbose=0)
+def outputs(model: keras.Model, inputs: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """Run ``model`` over ``inputs`` once, in batches (activations, features, probabilities).
+
+    Predicting with several new models in a row makes TensorFlow warn about "retracing",
+    although nothing is wrong; the warning is hidden here.
+    """
+    with tensorflow_warnings_hidden():
+        return model.predict(inputs, batch_size=batch_size, verbose=0)
 
 
 def extract(bottom: keras.Model, x_train: np.ndarray, x_val: np.ndarray) -> Activations:
     """Activations of the training photos (plain and mirrored) and the validation photos."""
     start = time.perf_counter()
-    train = frozen_activations(bottom, x_train)
-    flipped = frozen_activations(bottom, x_train[:, :, ::-1])
-    val = frozen_activations(bottom, x_val)
+    train = outputs(bottom, x_train)
+    flipped = outputs(bottom, x_train[:, :, ::-1])
+    val = outputs(bottom, x_val)
     return Activations(train, flipped, val, time.perf_counter() - start)
 
 
@@ -139,6 +143,27 @@ def fine_tune(
     return stage
 
 
+def beats_beyond_noise(
+    y: np.ndarray, simple: np.ndarray, challenger: np.ndarray, threshold: float = 0.5
+) -> tuple[int, int, bool]:
+    """Does ``challenger`` classify the same photos better than ``simple``, beyond chance?
+
+    Counts the photos only the challenger gets right (``wins``) and those only the simpler
+    model gets right (``losses``); photos both get right or both get wrong say nothing about
+    the difference. If the two were equally good, each disputed photo would be a coin toss,
+    so ``wins - losses`` would spread by about ``sqrt(wins + losses)``: the challenger is kept
+    only when it leads by more than twice that (McNemar's test at roughly 5 %).
+
+    Returns:
+        ``(wins, losses, challenger_is_better)``.
+    """
+    right_simple = (simple >= threshold) == y
+    right_challenger = (challenger >= threshold) == y
+    wins = int(np.sum(right_challenger & ~right_simple))
+    losses = int(np.sum(right_simple & ~right_challenger))
+    return wins, losses, wins - losses > 2 * np.sqrt(wins + losses)
+
+
 def assemble(
     bottom: keras.Model, top: keras.Model, head: keras.Model, image_size: int | None = None
 ) -> keras.Model:
@@ -163,7 +188,11 @@ def assemble(
 
 @dataclass
 class TransferResult:
-    """What :func:`train` returns: the assembled model and how it was chosen."""
+    """What :func:`train` returns: the assembled model and how it was chosen.
+
+    ``wins`` / ``losses``: validation photos only the fine-tuned model / only the head gets
+    right (:func:`beats_beyond_noise`).
+    """
 
     model: keras.Model
     history: dict[str, list[float]]
@@ -171,6 +200,8 @@ class TransferResult:
     tuned_val_accuracy: float
     fine_tuned: bool
     seconds: dict[str, float]
+    wins: int = 0
+    losses: int = 0
 
     @property
     def minutes(self) -> float:
@@ -190,8 +221,9 @@ def train(
 
     ``course`` is a :class:`~catdog_utils.pipeline.CourseData` at the network's input size.
     The head trains on the frozen features of the photos and their mirror images, then the
-    top blocks and the head are fine-tuned; the stage with the higher validation accuracy is
-    kept (stage 1 on a tie), and the pieces are assembled into one model.
+    top blocks and the head are fine-tuned; fine-tuning is kept only if it beats the head on
+    the validation photos beyond chance (:func:`beats_beyond_noise`), and the pieces are
+    assembled into one model.
     """
     bottom, top = build_parts(course.image_size, path=path)  # type: ignore[attr-defined]
     acts = extract(bottom, course.x_train, course.x_val)  # type: ignore[attr-defined]
@@ -199,14 +231,16 @@ def train(
     y_val = course.y_val.astype("float32")  # type: ignore[attr-defined]
     start = time.perf_counter()
     top.trainable = False
-    features = top.predict(np.concatenate([acts.train, acts.train_flipped]), verbose=0)
+    features = outputs(top, np.concatenate([acts.train, acts.train_flipped]))
     head = build_head()
     head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                  metrics=["accuracy"])  # fmt: skip
-    fit = head.fit(features, np.concatenate([y_train, y_train]), batch_size=64,
-                   epochs=head_epochs, verbose=0,
-                   validation_data=(top.predict(acts.val, verbose=0), y_val))  # fmt: skip
+    features_val = outputs(top, acts.val)
+    labels = np.concatenate([y_train, y_train])
+    fit = head.fit(features, labels, batch_size=64, epochs=head_epochs,
+                   validation_data=(features_val, y_val), verbose=0)  # fmt: skip
     head_seconds, stage_1 = time.perf_counter() - start, head.get_weights()
+    head_probs = outputs(head, features_val).ravel()
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     model = stack(top, head)
@@ -214,12 +248,13 @@ def train(
                   metrics=["accuracy"])  # fmt: skip
     tuning = fine_tune(model, acts, y_train, y_val, fine_tune_epochs, seed=seed)
     head_val, tuned_val = fit.history["val_accuracy"][-1], tuning.history["val_accuracy"][-1]
-    if tuned_val <= head_val:  # back to stage 1
+    tuned_probs = outputs(model, acts.val).ravel()
+    wins, losses, better = beats_beyond_noise(y_val, head_probs, tuned_probs)
+    if not better:  # back to stage 1
         weights.load_weights(top, path)
         head.set_weights(stage_1)
     history = {f"head_{k}": list(map(float, v)) for k, v in fit.history.items()}
     history.update({f"tune_{k}": v for k, v in tuning.history.items()})
     seconds = {"activations": acts.seconds, "head": head_seconds, "fine-tuning": tuning.seconds}
-    return TransferResult(
-        assemble(bottom, top, head), history, head_val, tuned_val, tuned_val > head_val, seconds
-    )
+    model = assemble(bottom, top, head)
+    return TransferResult(model, history, head_val, tuned_val, better, seconds, wins, losses)

@@ -39,12 +39,28 @@ def test_fine_tune_sees_each_photo_once_per_epoch_in_one_orientation() -> None:
     assert 30 < picks.sum() < 70  # about half mirrored
 
 
+def test_the_challenger_must_win_beyond_chance() -> None:
+    y = np.array([1] * 100 + [0] * 100)
+    simple = np.where(y == 1, 0.9, 0.1)  # right on all 200
+    challenger = simple.copy()
+    wrong_simple = simple.copy()
+    wrong_simple[:12] = 0.2  # the simple model misses 12 dogs that the challenger gets
+    assert pretrained.beats_beyond_noise(y, wrong_simple, challenger) == (12, 0, True)
+    challenger[100:104] = 0.8  # the challenger misses 4 cats: lead 8, noise 2 x sqrt(16) = 8
+    assert pretrained.beats_beyond_noise(y, wrong_simple, challenger) == (12, 4, False)
+    challenger[100:104] = 0.1
+    challenger[100:102] = 0.8  # lead 10 against noise 2 x sqrt(14) = 7.5
+    assert pretrained.beats_beyond_noise(y, wrong_simple, challenger) == (12, 2, True)
+    assert pretrained.beats_beyond_noise(y, challenger, challenger) == (0, 0, False)
+
+
 def test_recipe_learns_on_real_photos(tiny_dataset: Path, weights_file: Path) -> None:
     keras.utils.set_random_seed(0)
     course = pipeline.load_course_data(tiny_dataset, image_size=96, cache=False)
     result = pretrained.train(course, head_epochs=8, fine_tune_epochs=1, path=str(weights_file))
     assert set(result.seconds) == {"activations", "head", "fine-tuning"}
-    assert result.fine_tuned == (result.tuned_val_accuracy > result.head_val_accuracy)
+    lead, noise = result.wins - result.losses, 2 * np.sqrt(result.wins + result.losses)
+    assert result.fine_tuned == (lead > noise)
     assert len(result.history["head_loss"]) == 8 and len(result.history["tune_loss"]) == 1
     assert result.history["head_loss"][-1] < result.history["head_loss"][0]
     probs = result.model.predict(course.x_test, verbose=0).ravel()
