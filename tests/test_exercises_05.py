@@ -36,8 +36,7 @@ def gap(answer: object) -> exercises.Feedback:
 def test_accuracy_gap_on_the_committed_table() -> None:
     rows = {r["run"]: r for r in committed_rows()}
     recipe, original = rows[RECIPE], rows[ORIGINAL]
-    points = 100 * (recipe["val acc"] - recipe["train acc"])  # 78.37 - 76.27, by hand 2.10
-    assert abs(points - 2.10) < 1e-9
+    points = 100 * (recipe["val acc"] - recipe["train acc"])  # by hand from the printed table
     assert gap(round(points, 1)).ok and gap(points).ok
     on_screen = 100 * (recipe["val acc"] - original["val acc"])  # the chapter prints this gain
     wrongs = {
@@ -46,13 +45,15 @@ def test_accuracy_gap_on_the_committed_table() -> None:
         "the gain over the original (printed by the chapter)": round(on_screen, 1),
         "the original's gap": round(100 * (original["val acc"] - original["train acc"]), 1),
         "training accuracy gain": round(100 * (recipe["train acc"] - original["train acc"]), 1),
-        "rounded to a whole point": round(points),
-        "a comma": "2,1",
+        "a comma": f"{points:.1f}".replace(".", ","),
     }
+    if round(points) != round(points, 1):  # a whole number of points is right when it is one
+        wrongs["rounded to a whole point"] = round(points)
     for name, wrong in wrongs.items():
         feedback = gap(wrong)
         assert feedback.status == "wrong", (name, wrong, feedback)
-        assert f"{points:.1f}" not in feedback.message
+        echoed = feedback.message.replace(str(wrong), "")  # the learner's own answer may be quoted
+        assert f"{points:.1f}" not in echoed
     assert "fraction" in gap(points / 100).message
     assert "sign" in gap(-points).message
 

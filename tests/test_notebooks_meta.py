@@ -132,30 +132,7 @@ def output_noise(nb: dict) -> list[str]:
     return problems
 
 
-#: Notebooks whose committed outputs predate the fixes of the noise: remove a name from here
-#: once the notebook has been re-run (the strict xfail then fails as XPASS to say so).
-NOISY_UNTIL_RERUN = {
-    "02_building_the_cnn.ipynb",
-    "03_training.ipynb",
-    "07_predicting_new_images.ipynb",
-}
-
-
-def _clean_cases() -> list:
-    reason = "committed outputs predate the fix; re-run pending"
-    return [
-        pytest.param(
-            p,
-            id=p.name,
-            marks=[pytest.mark.xfail(strict=True, reason=reason)]
-            if p.name in NOISY_UNTIL_RERUN
-            else [],
-        )
-        for p in NOTEBOOKS
-    ]
-
-
-@pytest.mark.parametrize("path", _clean_cases())
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_outputs_have_no_log_lines_ansi_codes_or_empty_outputs(path: Path) -> None:
     problems = output_noise(json.loads(path.read_text(encoding="utf-8")))
     assert not problems, f"{path.name}: {problems}"
