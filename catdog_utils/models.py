@@ -167,6 +167,7 @@ def build_improved_cnn(
     widths: tuple[int, ...] = (32, 64, 128, 256),
     blocks_per_stage: int = 2,
     dropout: float = 0.3,
+    zero_init_residual: bool = False,
 ) -> keras.Model:
     """The course's improved network: a ResNet-18 layout at half width (about 2.8 M parameters).
 
@@ -183,6 +184,9 @@ def build_improved_cnn(
     Every layer works on any image size, so ``image_size=None`` builds the same network for
     images of any size (progressive resizing trains one model at two sizes); a model with a
     fixed size gets the same weights with ``fixed.set_weights(flexible.get_weights())``.
+
+    ``zero_init_residual`` starts each block's last batch-norm scale at 0, so every block
+    begins as the identity and the network as a shallow one (Goyal et al., 2017).
     """
     import keras
     from keras import layers
@@ -191,7 +195,8 @@ def build_improved_cnn(
         x: keras.KerasTensor, width: int, strides: int, name: str, relu: bool = True
     ) -> keras.KerasTensor:
         x = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        scale = "zeros" if zero_init_residual and not relu else "ones"  # a block's last one
+        x = layers.BatchNormalization(gamma_initializer=scale, name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")

@@ -1124,3 +1124,58 @@ def error_bars(
     ax.set_yticks(rows, names, fontsize=8)
     ax.set_xlabel(xlabel)
     return _finish(fig, title, ax)
+
+
+def runs_and_means(
+    runs: Mapping[str, Sequence[float]],
+    reference: str | None = None,
+    noise: float | None = None,
+    xlabel: str = "validation accuracy",
+    title: str | None = None,
+) -> Figure:
+    """Every run as a dot and each configuration's mean as a bar, top to bottom.
+
+    Args:
+        runs: configuration name -> the value of each of its runs (one per seed).
+        reference: a configuration whose mean is drawn as a dashed line across all rows.
+        noise: half the width of a grey band around the reference's mean: the difference
+            a configuration must exceed to count (``study.compare``'s noise level, in the
+            units of the values).
+        xlabel: what the values are.
+        title: the axes title.
+
+    The spread of the dots is the point of the figure: a mean outside the grey band with
+    dots that do not overlap the reference's is a finding; anything else is noise.
+    """
+    if not runs or any(len(v) == 0 for v in runs.values()):
+        raise ValueError("runs must name at least one configuration, each with a value")
+    names = list(runs)
+    fig, axes = _figure(figsize=(8.0, 0.45 * len(names) + 1.3))
+    ax = axes[0, 0]
+    y = np.arange(len(names))[::-1]
+    if reference is not None:
+        center = float(np.mean(runs[reference]))
+        if noise is not None:
+            ax.axvspan(center - noise, center + noise, color="0.88", lw=0, label="seed spread")
+        ax.axvline(center, ls="--", color="black", lw=1, label=f"{reference} (mean)")
+    for row, name in zip(y, names, strict=True):
+        values = np.asarray(runs[name], dtype=float)
+        mean = float(values.mean())
+        ax.plot([mean, mean], [row - 0.3, row + 0.3], color=CLASS_COLORS[1], lw=2.5)
+        ax.scatter(values, np.full(len(values), row), s=22, color="black", zorder=3)
+        ax.annotate(
+            f"{mean:.3f}",
+            (float(values.max()), row),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(y, names)
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.15)
+    if reference is not None:
+        ax.legend(loc="lower left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"multiworker"},
     {"training"},
     {"evaluation", "explore", "plots", "predict", "bench", "pretrained"},
-    {"export"},
+    {"export", "study"},
     {"exercises", "report"},
     {"cli"},
     {"__main__"},
