@@ -437,9 +437,26 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study_parser(sub: argparse._SubParsersAction) -> None:
+    """``catdog study``'s options."""
+    from . import study  # no TensorFlow: its defaults only
+
+    p = sub.add_parser("study", help="chapter 05's study: the recipe's ingredients, seeds")
+    p.add_argument("--budget-minutes", type=float, default=study.BUDGET_MINUTES, help="per run")
+    p.add_argument("--seeds", type=_at_least(1), default=2, help="seeds 1..N (default 2)")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="one configuration (repeatable)"
+    )
+    p.add_argument("--results", default=None, help="default: docs/study-05.jsonl (full profile)")
+    p.add_argument("--summary", action="store_true", help="print the results so far and stop")
+    p.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
+    p.add_argument("--train-per-class", type=_at_least(2), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--data-dir", default=None, help="default: data/cats_and_dogs")
+    p.set_defaults(func=cmd_study)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``catdog`` command."""
-    from . import study  # no TensorFlow: its defaults only
 
     parser = _Parser(
         prog="catdog", description="The catdog course's tools: data, training, prediction."
@@ -518,18 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="convert again even if done")
     p.set_defaults(func=cmd_weights)
 
-    p = sub.add_parser("study", help="chapter 05's study: the recipe's ingredients, seeds")
-    p.add_argument("--budget-minutes", type=float, default=study.BUDGET_MINUTES, help="per run")
-    p.add_argument("--seeds", type=_at_least(1), default=2, help="seeds 1..N (default 2)")
-    p.add_argument(
-        "--only", action="append", default=[], metavar="NAME", help="one configuration (repeatable)"
-    )
-    p.add_argument("--results", default=None, help="default: docs/study-05.jsonl (full profile)")
-    p.add_argument("--summary", action="store_true", help="print the results so far and stop")
-    p.add_argument("--profile", default="full", choices=sorted(config.PROFILES))
-    p.add_argument("--train-per-class", type=_at_least(2), default=None, help=argparse.SUPPRESS)
-    p.add_argument("--data-dir", default=None, help="default: data/cats_and_dogs")
-    p.set_defaults(func=cmd_study)
+    _add_study_parser(sub)
     return parser
 
 

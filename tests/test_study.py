@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run_cli
 
 from catdog_utils import study
 from catdog_utils.errors import CatdogError
-
-from .helpers import assert_one_line_error, run_cli
 
 
 def record(setup: str, seed: int, accuracy: float, **more: object) -> dict[str, object]:
