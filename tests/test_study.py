@@ -194,7 +194,7 @@ def test_study_command_runs_records_and_resumes(
     recipe, original = runs
     for r in runs:
         assert 0 <= r["val_accuracy"] <= 1 and r["val_loss"] > 0
-        assert r["validation_photos"] == 5 and r["train_photos"] == 19
+        assert r["validation_photos"] == 4 and r["train_photos"] == 20  # 12 + 12, a fifth held out
         assert r["epochs"] == sum(r["epochs_per_size"].values()) >= 1
         assert r["profile"] == "quick" and r["budget_minutes"] == 0.1
         for key in ("cpu", "cores", "date", "commit", "tensorflow", "bfloat16", "configuration"):
