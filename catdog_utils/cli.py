@@ -401,7 +401,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import keras
 
-    from . import pipeline, training
+    from . import pipeline
 
     sizes = sorted({size for setup, _ in todo for size in setup.sizes})
     courses = {  # the course's split (its seed); the test photos are never decoded
@@ -410,11 +410,13 @@ def cmd_study(args: argparse.Namespace) -> int:
         )
         for size in sizes
     }
-    bf16 = training.use_bfloat16_if_faster()
+    # float32 always: a timed bfloat16 trial near its threshold could choose differently in
+    # two sittings of one study, and the runs would no longer be comparable
+    bf16 = False
     minutes = len(todo) * (args.budget_minutes + 1.5)
     print(
         f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in {path}"
-        f"{' (mixed bfloat16)' if bf16 else ''}. Stop any time: the finished runs are kept."
+        ". Stop any time: the finished runs are kept."
     )
     try:
         for setup, seed in todo:
