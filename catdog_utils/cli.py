@@ -399,8 +399,6 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     data_dir = data.require_dataset(args.data_dir)
     _quiet_tensorflow()
-    import keras
-
     from . import pipeline
 
     sizes = sorted({size for setup, _ in todo for size in setup.sizes})
@@ -410,31 +408,25 @@ def cmd_study(args: argparse.Namespace) -> int:
         )
         for size in sizes
     }
-    # float32 always: a timed bfloat16 trial near its threshold could choose differently in
-    # two sittings of one study, and the runs would no longer be comparable
-    bf16 = False
     minutes = len(todo) * (args.budget_minutes + 1.5)
     print(
         f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in {path}"
         ". Stop any time: the finished runs are kept."
     )
-    try:
-        for setup, seed in todo:
-            record = study.run_one(setup, seed, courses, args.budget_minutes)
-            record.update(
-                profile=profile.name, train_per_class=profile.train_per_class, **study.machine(bf16)
-            )
-            study.append_result(path, record)
-            recalibrated = record["val_accuracy_recalibrated"]
-            print(
-                f"{setup.name} (seed {seed}): validation {record['val_accuracy']:.4f}, flip TTA "
-                f"{record['val_accuracy_flip']:.4f}"
-                + (f", recalibrated {recalibrated:.4f}" if recalibrated is not None else "")
-                + f"; {record['epochs']} epochs in {record['train_minutes']:.1f} minutes",
-                flush=True,
-            )
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    for setup, seed in todo:
+        record = study.run_one(setup, seed, courses, args.budget_minutes)
+        record.update(
+            profile=profile.name, train_per_class=profile.train_per_class, **study.machine()
+        )
+        study.append_result(path, record)
+        recalibrated = record["val_accuracy_recalibrated"]
+        print(
+            f"{setup.name} (seed {seed}): validation {record['val_accuracy']:.4f}, flip TTA "
+            f"{record['val_accuracy_flip']:.4f}"
+            + (f", recalibrated {recalibrated:.4f}" if recalibrated is not None else "")
+            + f"; {record['epochs']} epochs in {record['train_minutes']:.1f} minutes",
+            flush=True,
+        )
     print(study.report(study.load_results(path)))
     return 0
 
@@ -473,7 +465,6 @@ def _add_study_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``catdog`` command."""
-
     parser = _Parser(
         prog="catdog", description="The catdog course's tools: data, training, prediction."
     )

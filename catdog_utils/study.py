@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -407,17 +405,6 @@ def run_one(
 # ------------------------------------------------------------------- where it ran
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def commit() -> tuple[str | None, bool]:
     """The checkout's commit and whether it has uncommitted changes (``None`` outside git)."""
 
@@ -434,21 +421,23 @@ def commit() -> tuple[str | None, bool]:
         return None, False
 
 
-def machine(bfloat16: bool) -> dict[str, Any]:
-    """Where and when a run happened, stored with it."""
+def machine() -> dict[str, Any]:
+    """Where and when a run happened, stored with it.  The study trains in float32 always
+    (``bfloat16``: whether Keras's policy said otherwise): a timed bfloat16 trial near its
+    threshold can choose differently in two sittings, and the runs would not compare."""
     import keras
-    import tensorflow as tf
 
-    from .pipeline import usable_cores
+    from .bench import system_info
 
+    info = system_info()  # what the benchmark reports: CPU model, cores, load, versions
     sha, dirty = commit()
     return {
-        "cpu": cpu_name(),
-        "cores": usable_cores(),
-        "load_average": round(os.getloadavg()[0], 2),
-        "bfloat16": bfloat16,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        "cpu": info["cpu_model"],
+        "cores": info["usable_cores"],
+        "load_average": (info["load_average_at_start"] or [None])[0],  # None on Windows
+        "bfloat16": keras.mixed_precision.global_policy().name == "mixed_bfloat16",
+        "tensorflow": info["tensorflow"],
+        "keras": info["keras"],
         "commit": sha,
         "code_changed_since_commit": dirty,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
