@@ -89,6 +89,7 @@ class Figures:
     improved_minutes: str | None
     improved_test_acc: str | None
     improved_tta_acc: str | None
+    improved_tta_chosen: bool | None
     pretrained_params: str | None
     pretrained_image_size: str | None
     pretrained_stage: str | None
@@ -149,6 +150,7 @@ def collect(root: str | Path) -> Figures:
         improved_minutes=final[3] if final else None,
         improved_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t05),
         improved_tta_acc=grab(r"^Test accuracy with flip TTA: ([\d.]+)$", t05),
+        improved_tta_chosen=_tta_chosen(t05),
         pretrained_params=saved06[1] if saved06 else None,
         pretrained_image_size=saved06[2] if saved06 else None,
         pretrained_stage=grab(r"^chosen on validation: (.+?) \([\d.]+\)$", t06),
@@ -160,6 +162,12 @@ def collect(root: str | Path) -> Figures:
             for profile in ("full", "class")
         },
     )
+
+
+def _tta_chosen(t05: str) -> bool | None:
+    """Whether chapter 05 chose flip TTA on validation (``None`` if it does not say)."""
+    chosen = _last(r"^chosen on validation: (flip TTA|no flip TTA)$", t05)
+    return None if chosen is None else chosen[1] == "flip TTA"
 
 
 def _pretrained_epochs(t06: str) -> str | None:
@@ -203,16 +211,26 @@ def results_table(fig: Figures) -> str:
             "committed run of notebook 05 yet | - |"
         )
     else:
-        tta = f" ({fig.improved_tta_acc} with flip TTA)" if fig.improved_tta_acc else ""
         minutes = f"{fig.improved_minutes} min" if fig.improved_minutes else "-"
         rows.append(
             f"| improved CNN, from scratch (notebook 05) | {_or_dash(fig.improved_params)} "
             f"| 64 -> 128 px | {_or_dash(fig.improved_epochs)} | - "
-            f"| **{fig.improved_test_acc}**{tta} "
-            f"| {minutes} |"
+            f"| {_improved_accuracy(fig)} | {minutes} |"
         )
     rows.append(_pretrained_row(fig))
     return "\n".join(rows) + "\n"
+
+
+def _improved_accuracy(fig: Figures) -> str:
+    """Chapter 05's test accuracy: the configuration chosen on validation in bold."""
+    plain, tta = fig.improved_test_acc, fig.improved_tta_acc
+    if tta is None:
+        return f"**{plain}**"
+    if fig.improved_tta_chosen:
+        return f"**{tta}** with flip TTA, chosen on validation ({plain} without)"
+    if fig.improved_tta_chosen is False:
+        return f"**{plain}**, no flip TTA, chosen on validation ({tta} with it)"
+    return f"**{plain}** ({tta} with flip TTA)"
 
 
 def _pretrained_row(fig: Figures) -> str:

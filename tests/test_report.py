@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from catdog_utils import config, report, training
 
 ROOT = config.project_root()
@@ -76,6 +78,29 @@ def test_chapter_05_lines_and_timings_are_read(tmp_path: Path) -> None:
     assert "**167 s (2.8 min) (only the chapters timed above)**" in readme  # a partial run
     teaching = report.render(root)[root / "docs/teaching.md"]
     assert "| 03 training | 147 s | - | 20-25 min |" in teaching
+
+
+@pytest.mark.parametrize(
+    ("chosen", "cell"),
+    [
+        ("flip TTA", "**0.9560** with flip TTA, chosen on validation (0.9512 without)"),
+        ("no flip TTA", "**0.9512**, no flip TTA, chosen on validation (0.9560 with it)"),
+    ],
+)
+def test_chapter_05_s_choice_made_on_validation_is_the_headline(
+    tmp_path: Path, chosen: str, cell: str
+) -> None:
+    root = _copy_project(tmp_path)
+    nb05 = root / "notebooks/05_improving_the_model.ipynb"
+    shutil.copy(ROOT / "notebooks/03_training.ipynb", nb05)
+    _print_in_last_cell(
+        nb05,
+        "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
+        f"chosen on validation: {chosen}\n"
+        "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n",
+    )
+    assert report.collect(root).improved_tta_chosen is (chosen == "flip TTA")
+    assert f"| {cell} | 43.9 min |" in report.render(root)[root / "README.md"]
 
 
 def test_old_chapter_05_gets_a_clear_row(tmp_path: Path) -> None:
