@@ -412,14 +412,28 @@ def cmd_study(args: argparse.Namespace) -> int:
     }
     minutes = len(todo) * (args.budget_minutes + 1.5)
     print(
-        f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in {path}"
-        ". Stop any time: the finished runs are kept."
+        f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in "
+        f"{config.relative(path)}. Stop any time: the finished runs are kept."
     )
+    retried = set()
     for setup, seed in todo:
         record = study.run_one(setup, seed, courses, args.budget_minutes)
         record.update(
             profile=profile.name, train_per_class=profile.train_per_class, **study.machine()
         )
+        if not study.used_its_budget(record) and (setup.name, seed) not in retried:
+            study.append_result(study.discarded_path(path), record)
+            retried.add((setup.name, seed))
+            todo.append((setup, seed))  # once more, at the end
+            print(
+                f"{setup.name} (seed {seed}) trained only {record['train_minutes']:.1f} of "
+                f"{args.budget_minutes:g} minutes (planned {record['planned_epochs']} epochs at "
+                f"an estimated {record['estimated_epoch_seconds']} s each; they took "
+                f"{record['epoch_seconds']}): set aside in "
+                f"{config.relative(study.discarded_path(path))}; it runs again at the end",
+                flush=True,
+            )
+            continue
         study.append_result(path, record)
         recalibrated = record["val_accuracy_recalibrated"]
         print(

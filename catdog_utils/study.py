@@ -57,6 +57,11 @@ SMALL_SHARE = 0.25
 RECIPE = "recipe"
 #: A difference counts when it exceeds this many standard errors of the difference.
 NOISE_FACTOR = 2.0
+#: A run that trained for less than this share of its budget had its epochs planned from a
+#: timing trial that something else on the machine slowed down: it is set aside
+#: (:func:`discarded_path`), not counted, and runs again.  The rule looks at time only,
+#: never at accuracy, so it cannot favour any configuration.
+MIN_BUDGET_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,18 @@ def results_path(profile: str = "full") -> Path:
     if profile == "full":
         return root / "docs" / "study-05.jsonl"
     return root / "build" / f"study-05-{profile}.jsonl"
+
+
+def discarded_path(results: str | Path) -> Path:
+    """Where runs set aside by :func:`used_its_budget` are kept, beside ``results``:
+    ``docs/study-05-discarded.jsonl`` for the committed study."""
+    results = Path(results)
+    return results.with_name(f"{results.stem}-discarded.jsonl")
+
+
+def used_its_budget(record: dict[str, Any]) -> bool:
+    """Whether a run trained for at least :data:`MIN_BUDGET_SHARE` of its budget."""
+    return record["train_minutes"] >= MIN_BUDGET_SHARE * record["budget_minutes"]
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
@@ -260,9 +277,10 @@ def train_setup(
     courses: dict[int, CourseData],
     budget_seconds: float,
     max_epochs: int = 200,
-) -> tuple[keras.Model, dict[str, list[float]]]:
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any]]:
     """Train ``setup`` with ``seed`` for ``budget_seconds``; ``courses`` holds the photos
-    decoded at each size it needs.  Returns the model (for the last size) and its history."""
+    decoded at each size it needs.  Returns the model (for the last size), its history and
+    the plan (``planned_epochs`` and ``estimated_epoch_seconds``, one per size)."""
     import keras
 
     from . import training
@@ -290,7 +308,11 @@ def train_setup(
         )
     history = dict(result.history)
     history.setdefault("image_size", [float(setup.sizes[0])] * len(history["loss"]))
-    return result.model, history
+    plan = {
+        key: [result.extra[key]] if len(stages) == 1 else list(result.extra[key])
+        for key in ("planned_epochs", "estimated_epoch_seconds")
+    }
+    return result.model, history, plan
 
 
 def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -378,7 +400,7 @@ def run_one(
 ) -> dict[str, Any]:
     """Train and score one run; returns its record (without the machine's description)."""
     start = time.perf_counter()
-    model, history = train_setup(setup, seed, courses, budget_minutes * 60)
+    model, history, plan = train_setup(setup, seed, courses, budget_minutes * 60)
     train_minutes = sum(history["seconds"]) / 60 if "seconds" in history else None
     last = courses[setup.sizes[-1]]
     record: dict[str, Any] = {
@@ -392,6 +414,9 @@ def run_one(
         "train_minutes": train_minutes,
         "train_accuracy": float(history["accuracy"][-1]),
         "val_accuracy_curve": [round(float(v), 4) for v in history.get("val_accuracy", [])],
+        "planned_epochs": [int(e) for e in plan["planned_epochs"]],
+        "estimated_epoch_seconds": [round(float(s), 1) for s in plan["estimated_epoch_seconds"]],
+        "epoch_seconds": [round(float(s), 1) for s in history.get("seconds", [])],
         "parameters": int(model.count_params()),
         "train_photos": len(last.y_train),
         "validation_photos": len(last.y_val),

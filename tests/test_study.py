@@ -178,9 +178,13 @@ def test_log_loss_by_hand() -> None:
 
 @pytest.mark.slow
 def test_study_command_runs_records_and_resumes(
-    tiny_dataset: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+    tiny_dataset: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two short runs on real photos, the file they leave, and a second call with nothing to do."""
+    monkeypatch.setattr(study, "MIN_BUDGET_SHARE", 0.0)  # a 6-second budget fits whole epochs badly
     results = isolated_home / "study.jsonl"
     argv = [
         "study", "--profile", "quick", "--budget-minutes", "0.1", "--seeds", "1",
@@ -199,6 +203,12 @@ def test_study_command_runs_records_and_resumes(
         assert r["profile"] == "quick" and r["budget_minutes"] == 0.1
         for key in ("cpu", "cores", "date", "commit", "tensorflow", "bfloat16", "configuration"):
             assert key in r
+        assert (
+            len(r["planned_epochs"])
+            == len(r["estimated_epoch_seconds"])
+            == len(r["epochs_per_size"])
+        )
+        assert len(r["epoch_seconds"]) == r["epochs"]
     assert set(recipe["epochs_per_size"]) == {"64", "128"}
     assert recipe["val_accuracy_recalibrated"] is not None  # batch norm
     assert original["val_accuracy_recalibrated"] is None  # none in the original CNN
@@ -246,3 +256,27 @@ def test_the_committed_study_is_trustworthy_and_does_not_contradict_the_recipe()
         assert not (verdict.beyond_noise and verdict.difference > 0), (
             f"{verdict.sentence()}: change chapter 05's recipe (and models / training) to match"
         )
+
+
+def test_a_run_that_did_not_use_its_budget_is_set_aside_and_runs_again(
+    tiny_dataset: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run short of its budget goes to the side file and runs once more; the second is kept."""
+    monkeypatch.setattr(study, "MIN_BUDGET_SHARE", 2.0)  # no run can train twice its budget
+    results = isolated_home / "study.jsonl"
+    argv = [
+        "study", "--profile", "quick", "--budget-minutes", "0.05", "--seeds", "1",
+        "--only", "original CNN", "--data-dir", tiny_dataset, "--results", results,
+    ]  # fmt: skip
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    aside = study.load_results(study.discarded_path(results))
+    kept = study.load_results(results)
+    assert [(r["setup"], r["seed"]) for r in aside] == [("original CNN", 1)]
+    assert [(r["setup"], r["seed"]) for r in kept] == [("original CNN", 1)]
+    assert "set aside in" in out and "runs again at the end" in out
+    assert study.discarded_path(results).name == "study-discarded.jsonl"
+    assert not study.used_its_budget({"train_minutes": 9.7, "budget_minutes": 13.0})
