@@ -436,10 +436,13 @@ def prepare_image(
 
 
 def _probabilities(model: keras.Model, batch: np.ndarray) -> np.ndarray:
-    """The model's outputs for a ``uint8`` batch, checked to be probabilities."""
-    import keras
+    """The model's outputs for a ``uint8`` batch, checked to be probabilities.
 
-    output = keras.ops.convert_to_numpy(model(batch.astype(np.float32), training=False))
+    ``predict_on_batch`` runs a compiled graph: an eager ``model(batch)`` would keep every
+    layer's output of the batch alive at once (about 3 GB for 32 photos through MobileNetV2
+    at 224 px).
+    """
+    output = model.predict_on_batch(batch.astype(np.float32))
     values = np.asarray(output, dtype=np.float64).reshape(-1)
     if values.shape[0] != batch.shape[0]:
         raise ModelLoadError(
