@@ -22,7 +22,11 @@ def test_quoted_figures_match_the_committed_notebooks() -> None:
 
 def _copy_project(tmp_path: Path) -> Path:
     """What the report reads and writes: the quoting files, the chapters, the timings."""
-    sources = [*ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"), *ROOT.glob("docs/timings-*.txt")]
+    sources = [
+        *ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"),
+        *ROOT.glob("docs/timings-*.txt"),
+        *ROOT.glob(report.CLASS_FIGURES),
+    ]
     for name in {*report.TARGETS, *(str(p.relative_to(ROOT)) for p in sources)}:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
@@ -101,6 +105,49 @@ def test_chapter_05_s_choice_made_on_validation_is_the_headline(
     )
     assert report.collect(root).improved_tta_chosen is (chosen == "flip TTA")
     assert f"| {cell} | 43.9 min |" in report.render(root)[root / "README.md"]
+
+
+def test_a_class_run_is_recorded_and_quoted(tmp_path: Path) -> None:
+    """`make run-notebooks PROFILE=class` records its figures from the copies under build/;
+    README's class table and the guide's sentence on 05 quote them."""
+    root = _copy_project(tmp_path)
+    (root / report.CLASS_FIGURES).unlink(missing_ok=True)
+    assert "Not recorded in this commit" in report.render(root)[root / "README.md"]
+    assert "class run of 05 is not recorded" in report.render(root)[root / "docs/teaching.md"]
+    run = tmp_path / "build/notebooks/class/notebooks"
+    run.mkdir(parents=True)
+    printed = {
+        "03_training": "epochs:           10\ntraining time:    3.1 min\n",
+        "04_evaluation": "Test accuracy: 0.7525\n",
+        "05_improving_the_model": "Test accuracy: 0.8700 (no test-time augmentation)\n"
+        "Test accuracy with flip TTA: 0.8750\nchosen on validation: flip TTA\n"
+        "final model: 2,782,305 parameters, 21 epochs, 10.9 minutes of training\n",
+    }
+    for stem, text in printed.items():
+        shutil.copy(ROOT / "notebooks/03_training.ipynb", run / f"{stem}.ipynb")
+        _print_in_last_cell(run / f"{stem}.ipynb", text)
+    (root / "docs/timings-class.txt").write_text(
+        "notebooks/05_improving_the_model.ipynb          900 s\ntotal (class)  900 s\n",
+        encoding="utf-8",
+    )
+    assert report.record_class(root, run) == root / report.CLASS_FIGURES
+    fig = report.collect(root)
+    assert fig.class_run is not None and fig.class_run.improved_test_acc == "0.8700"
+    assert fig.improved_test_acc != "0.8700"  # the committed full run is read as before
+    readme = report.render(root)[root / "README.md"]
+    assert (
+        "| improved CNN (notebook 05) | 21 | **0.8750** with flip TTA, chosen on validation "
+        "(0.8700 without) | 10.9 min | 900 s |" in readme
+    )
+    assert "| original CNN (notebooks 03-04) | 10 | **0.7525** | 3.1 min | - |" in readme
+    assert "| pretrained MobileNetV2 (notebook 06) | - | **-** | - | - |" in readme
+    teaching = report.render(root)[root / "docs/teaching.md"]
+    assert (
+        "the whole chapter took 15 minutes; its final model trained 21 epochs in 10.9 minutes "
+        "and scored **0.8750** with flip TTA, chosen on validation (0.8700 without) on the test "
+        "photos, against **0.7525** for the original CNN of the same profile." in teaching
+    )
+    assert {root / "README.md", root / "docs/teaching.md"} <= set(report.stale(root))
 
 
 def test_old_chapter_05_gets_a_clear_row(tmp_path: Path) -> None:
