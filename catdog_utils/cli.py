@@ -29,7 +29,7 @@ from .errors import CatdogError, ModelLoadError
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
-    from . import pipeline, training
+    from . import pipeline, study, training
 
 EXIT_USER_ERROR = 2
 
@@ -427,8 +427,8 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def _study_todo(
-    args: argparse.Namespace, setups: list[Any], records: list[dict[str, Any]]
-) -> list[tuple[Any, int]]:
+    args: argparse.Namespace, setups: list[study.Setup], records: list[dict[str, Any]]
+) -> list[tuple[study.Setup, int]]:
     """The study's runs still to do: seeds 1..--seeds of every configuration asked for, then,
     once they are all done, seeds up to --close-call-seeds for the close calls and the
     recipe (``study.close_calls``)."""
@@ -458,8 +458,8 @@ def _run_study(
     args: argparse.Namespace,
     profile: config.Profile,
     path: Path,
-    courses: dict[int, Any],
-    todo: list[tuple[Any, int]],
+    courses: dict[int, pipeline.CourseData],
+    todo: list[tuple[study.Setup, int]],
     retried: set[tuple[str, int]],
 ) -> None:
     """Run ``todo`` in turn, appending each record to ``path``; a run that did not use its
