@@ -40,6 +40,18 @@ def _print_in_last_cell(path: Path, text: str) -> None:
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
 
+def _fake_chapter(path: Path, printed: str) -> None:
+    """A chapter at ``path`` (a copy of 03) whose last cell printed ``printed``."""
+    shutil.copy(ROOT / "notebooks/03_training.ipynb", path)
+    _print_in_last_cell(path, printed)
+
+
+_TEST_05 = (
+    "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
+)
+_FINAL_05 = "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n"
+
+
 def test_a_new_run_makes_the_quotes_stale_until_regenerated(tmp_path: Path) -> None:
     root = _copy_project(tmp_path)
     assert report.stale(root) == []
@@ -53,13 +65,7 @@ def test_a_new_run_makes_the_quotes_stale_until_regenerated(tmp_path: Path) -> N
 
 def test_chapter_05_lines_and_timings_are_read(tmp_path: Path) -> None:
     root = _copy_project(tmp_path)
-    nb05 = root / "notebooks/05_improving_the_model.ipynb"
-    shutil.copy(ROOT / "notebooks/03_training.ipynb", nb05)
-    _print_in_last_cell(
-        nb05,
-        "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
-        "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n",
-    )
+    _fake_chapter(root / "notebooks/05_improving_the_model.ipynb", _TEST_05 + _FINAL_05)
     (root / "docs/timings-class.txt").unlink(missing_ok=True)
     (root / "docs/timings-full.txt").write_text(
         "notebooks/03_training.ipynb                     147 s\n"
@@ -95,13 +101,9 @@ def test_chapter_05_s_choice_made_on_validation_is_the_headline(
     tmp_path: Path, chosen: str, cell: str
 ) -> None:
     root = _copy_project(tmp_path)
-    nb05 = root / "notebooks/05_improving_the_model.ipynb"
-    shutil.copy(ROOT / "notebooks/03_training.ipynb", nb05)
-    _print_in_last_cell(
-        nb05,
-        "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
-        f"chosen on validation: {chosen}\n"
-        "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n",
+    _fake_chapter(
+        root / "notebooks/05_improving_the_model.ipynb",
+        f"{_TEST_05}chosen on validation: {chosen}\n{_FINAL_05}",
     )
     assert report.collect(root).improved_tta_chosen is (chosen == "flip TTA")
     assert f"| {cell} | 43.9 min |" in report.render(root)[root / "README.md"]
@@ -124,8 +126,7 @@ def test_a_class_run_is_recorded_and_quoted(tmp_path: Path) -> None:
         "final model: 2,782,305 parameters, 21 epochs, 10.9 minutes of training\n",
     }
     for stem, text in printed.items():
-        shutil.copy(ROOT / "notebooks/03_training.ipynb", run / f"{stem}.ipynb")
-        _print_in_last_cell(run / f"{stem}.ipynb", text)
+        _fake_chapter(run / f"{stem}.ipynb", text)
     (root / "docs/timings-class.txt").write_text(
         "notebooks/05_improving_the_model.ipynb          900 s\ntotal (class)  900 s\n",
         encoding="utf-8",
