@@ -21,7 +21,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import atomic, config
 from .errors import CatdogError, ModelLoadError
@@ -29,7 +29,7 @@ from .errors import CatdogError, ModelLoadError
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
-    from . import pipeline, training
+    from . import pipeline, study, training
 
 EXIT_USER_ERROR = 2
 
@@ -392,16 +392,19 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     setups = [study.setup_named(name) for name in args.only] if args.only else list(study.SETUPS)
     study.check_compatible(records, args.budget_minutes, profile.name, profile.train_per_class)
-    todo = list(study.pending(setups, range(1, args.seeds + 1), records))
+    todo = _study_todo(args, setups, records)
     if not todo:
-        print(f"Nothing to do: {path} has every run asked for ({len(records)} in all)")
+        where = config.relative(path)
+        print(f"Nothing to do: {where} has every run asked for ({len(records)} in all)")
         print(study.report(records))
         return 0
     data_dir = data.require_dataset(args.data_dir)
     _quiet_tensorflow()
     from . import pipeline
 
-    sizes = sorted({size for setup, _ in todo for size in setup.sizes})
+    # every size a configuration asked for (or the recipe, for close calls) may need
+    asked = [*setups, study.setup_named(study.RECIPE)]
+    sizes = sorted({size for setup in asked for size in setup.sizes})
     courses = {  # the course's split (its seed); the test photos are never decoded
         size: pipeline.load_course_data(
             data_dir, image_size=size, train_per_class=profile.train_per_class, test_per_class=1
@@ -413,7 +416,54 @@ def cmd_study(args: argparse.Namespace) -> int:
         f"{len(todo)} runs to do, about {minutes:.0f} minutes; {len(records)} already in "
         f"{config.relative(path)}. Stop any time: the finished runs are kept."
     )
-    retried = set()
+    retried: set[tuple[str, int]] = set()
+    while todo:
+        _run_study(args, profile, path, courses, todo, retried)
+        todo = _study_todo(args, setups, study.load_results(path))
+    print(study.report(study.load_results(path)))
+    return 0
+
+
+def _study_todo(
+    args: argparse.Namespace, setups: list[study.Setup], records: list[dict[str, Any]]
+) -> list[tuple[study.Setup, int]]:
+    """The study's runs still to do: seeds 1..--seeds of every configuration asked for, then,
+    once they are all done, seeds up to --close-call-seeds for the close calls and the
+    recipe (``study.close_calls``)."""
+    from . import study
+
+    todo = list(study.pending(setups, range(1, args.seeds + 1), records))
+    if todo or args.close_call_seeds <= args.seeds:
+        return todo
+    asked = {setup.name for setup in setups}
+    calls = [name for name in study.close_calls(records, args.seeds) if name in asked]
+    if not calls:
+        return []
+    extra = [study.setup_named(name) for name in [study.RECIPE, *calls]]
+    todo = list(study.pending(extra, range(args.seeds + 1, args.close_call_seeds + 1), records))
+    if todo:
+        print(
+            f"Close calls after {args.seeds} seeds (a difference from the recipe between "
+            f"{study.CLOSE_CALL[0]:g} and {study.CLOSE_CALL[1]:g} times its noise level): "
+            f"{', '.join(calls)}. Each of them and the recipe run up to seed "
+            f"{args.close_call_seeds}: {len(todo)} runs more.",
+            flush=True,
+        )
+    return todo
+
+
+def _run_study(
+    args: argparse.Namespace,
+    profile: config.Profile,
+    path: Path,
+    courses: dict[int, pipeline.CourseData],
+    todo: list[tuple[study.Setup, int]],
+    retried: set[tuple[str, int]],
+) -> None:
+    """Run ``todo`` in turn, appending each record to ``path``; a run that did not use its
+    budget is set aside and runs once more at the end."""
+    from . import study
+
     for setup, seed in todo:
         record = study.run_one(setup, seed, courses, args.budget_minutes)
         record.update(
@@ -441,8 +491,6 @@ def cmd_study(args: argparse.Namespace) -> int:
             + f"; {record['epochs']} epochs in {record['train_minutes']:.1f} minutes",
             flush=True,
         )
-    print(study.report(study.load_results(path)))
-    return 0
 
 
 def _add_weights_parser(sub: argparse._SubParsersAction) -> None:
@@ -465,7 +513,20 @@ def _add_study_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("study", help="chapter 05's study: the recipe's ingredients, seeds")
     p.add_argument("--budget-minutes", type=float, default=study.BUDGET_MINUTES, help="per run")
-    p.add_argument("--seeds", type=_at_least(1), default=2, help="seeds 1..N (default 2)")
+    p.add_argument(
+        "--seeds",
+        type=_at_least(1),
+        default=study.FIRST_SEEDS,
+        help=f"seeds 1..N of every configuration (default {study.FIRST_SEEDS})",
+    )
+    p.add_argument(
+        "--close-call-seeds",
+        type=_at_least(1),
+        default=study.CLOSE_CALL_SEEDS,
+        metavar="N",
+        help="then seeds up to N for each close call and the recipe "
+        f"(default {study.CLOSE_CALL_SEEDS}; N <= --seeds: none)",
+    )
     p.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="one configuration (repeatable)"
     )

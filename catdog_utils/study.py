@@ -19,7 +19,10 @@ hurts a small one).  Candidates that cost nothing per step are tried the same wa
 and, where the network has batch norm, after recalibrating its statistics
 (:func:`recalibrate_batch_norm`): both are paired measurements of the same trained model.
 
-A difference counts only when it exceeds the seed-to-seed spread (:func:`compare`).
+A difference counts only when it exceeds the seed-to-seed spread (:func:`compare`).  Every
+configuration gets :data:`FIRST_SEEDS` seeds; where a difference then lies close to its noise
+level (:func:`close_calls`, a rule fixed before the second seeds came in), that configuration
+and the recipe get one seed more.
 
 ``catdog study`` runs it (resumable: it skips the runs the file already has); nothing here
 touches the test photos.
@@ -57,6 +60,13 @@ SMALL_SHARE = 0.25
 RECIPE = "recipe"
 #: A difference counts when it exceeds this many standard errors of the difference.
 NOISE_FACTOR = 2.0
+#: Seeds every configuration gets (``catdog study --seeds``).
+FIRST_SEEDS = 2
+#: A close call: after the first seeds, a difference from the recipe between these multiples
+#: of its noise level, which one more seed on each side could turn either way.
+CLOSE_CALL = (0.5, 1.5)
+#: Seeds a close call and the recipe get in all (``catdog study --close-call-seeds``).
+CLOSE_CALL_SEEDS = 3
 #: A run that trained for less than this share of its budget had its epochs planned from a
 #: timing trial that something else on the machine slowed down: it is set aside
 #: (:func:`discarded_path`), not counted, and runs again.  The rule looks at time only,
@@ -561,6 +571,23 @@ def compare(
         return Comparison(setup, difference, None, None)
     noise = 100 * NOISE_FACTOR * sd * math.sqrt(1 / a.runs + 1 / b.runs)
     return Comparison(setup, difference, noise, abs(difference) > noise)
+
+
+def close_calls(records: Sequence[dict[str, Any]], first_seeds: int = FIRST_SEEDS) -> list[str]:
+    """The configurations whose difference from the recipe is a close call on the runs of
+    seeds 1 to ``first_seeds`` only (later seeds never change the list, so a resumed study
+    asks for the same runs): between :data:`CLOSE_CALL` times its noise level."""
+    first = [r for r in records if int(r["seed"]) <= first_seeds]
+    names = [name for name in summarise(first) if name != RECIPE]
+    if not names or RECIPE not in {r["setup"] for r in first}:
+        return []
+    low, high = CLOSE_CALL
+    calls = []
+    for name in names:
+        c = compare(first, name)
+        if c.noise is not None and low * c.noise <= abs(c.difference) <= high * c.noise:
+            calls.append(name)
+    return calls
 
 
 def paired_gain(records: Iterable[dict[str, Any]], key: str, setup: str = RECIPE) -> list[float]:

@@ -123,6 +123,35 @@ def test_verdicts_by_hand() -> None:
     assert "too few runs" in study.compare(one_each, "- EMA").sentence()
 
 
+def test_close_calls_are_judged_on_the_first_seeds_only() -> None:
+    runs = [
+        record(study.RECIPE, 1, 0.90),
+        record(study.RECIPE, 2, 0.92),
+        record("- EMA", 1, 0.89),
+        record("- EMA", 2, 0.89),  # -2.0 points against a noise level of 2.31: 0.87 of it
+        record("original CNN", 1, 0.80),
+        record("original CNN", 2, 0.82),  # -10.0: 4.3 times the noise, clear
+        record("- AdamW + cosine", 1, 0.91),
+        record("- AdamW + cosine", 2, 0.91),  # 0.0: clear the other way, no effect seen
+    ]
+    assert study.close_calls(runs) == ["- EMA"]
+    # bounds by hand: the noise level stays 2.31 points when a difference moves
+    noise = study.compare(runs, "- EMA").noise
+    low, high = study.CLOSE_CALL
+    for accuracy, close in (
+        (0.91 - low * noise / 100 + 1e-4, False),
+        (0.91 - high * noise / 100 - 1e-4, False),
+    ):
+        moved = [*runs[:2], record("- EMA", 1, accuracy), record("- EMA", 2, accuracy), *runs[4:]]
+        assert study.compare(moved, "- EMA").noise == pytest.approx(noise)
+        assert (study.close_calls(moved) == ["- EMA"]) is close
+    # a third seed, whatever it shows, does not change the list (a resumed study asks the same)
+    later = [*runs, record(study.RECIPE, 3, 0.80), record("- EMA", 3, 0.95)]
+    assert study.close_calls(later) == ["- EMA"]
+    assert study.close_calls(runs[:1] + runs[2:3]) == []  # one seed each: no noise level yet
+    assert study.close_calls(runs[2:]) == []  # no recipe
+
+
 def test_paired_gains_and_the_report() -> None:
     runs = [
         record(study.RECIPE, 1, 0.90, val_accuracy_flip=0.91, val_accuracy_recalibrated=0.895),
@@ -230,6 +259,53 @@ def test_study_command_runs_records_and_resumes(
     assert code == 2
     assert_one_line_error(err, "No study configuration 'no such thing'")
     assert json.loads(results.read_text().splitlines()[0])["setup"] == study.RECIPE
+
+
+def test_close_calls_get_a_third_seed_and_the_recipe_too(
+    tiny_dataset: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command's order of runs, with training replaced by a table of accuracies: two
+    seeds of everything, then a third for the close call and the recipe, and no more."""
+    accuracy = {
+        study.RECIPE: [0.90, 0.92, 0.91, 0.90],
+        "- EMA": [0.89, 0.89, 0.90, 0.91],
+        "original CNN": [0.80, 0.82, 0.81, 0.80],
+    }  # seeds 1-4; fmt: skip
+    done: list[tuple[str, int]] = []
+
+    def fake_run(setup: study.Setup, seed: int, courses: dict, budget: float) -> dict:
+        assert set(courses) == {64, 128}  # the sizes of every configuration asked for
+        done.append((setup.name, seed))
+        return {**record(setup.name, seed, accuracy[setup.name][seed - 1]),
+                "budget_minutes": budget, "train_minutes": budget,
+                "val_accuracy_flip": 0.9, "val_accuracy_recalibrated": None,
+                "epochs": 1, "planned_epochs": [1], "estimated_epoch_seconds": [1.0],
+                "epoch_seconds": [1.0]}  # fmt: skip
+
+    monkeypatch.setattr(study, "run_one", fake_run)
+    monkeypatch.setattr(study, "machine", lambda: {"cpu": "test"})
+    results = isolated_home / "study.jsonl"
+    argv = [
+        "study", "--profile", "quick", "--budget-minutes", "0.1", "--data-dir", tiny_dataset,
+        "--results", results, "--only", study.RECIPE, "--only", "- EMA", "--only", "original CNN",
+    ]  # fmt: skip
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert done == [
+        (study.RECIPE, 1), ("- EMA", 1), ("original CNN", 1),
+        (study.RECIPE, 2), ("- EMA", 2), ("original CNN", 2),
+        (study.RECIPE, 3), ("- EMA", 3),
+    ]  # fmt: skip
+    assert "Close calls after 2 seeds" in out and "- EMA. Each of them and the recipe" in out
+    assert [(r["setup"], r["seed"]) for r in study.load_results(results)] == done
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and out.startswith("Nothing to do"), (out, err)
+    done.clear()
+    code, out, err = run_cli(capsys, *argv, "--close-call-seeds", "4")
+    assert code == 0 and done == [(study.RECIPE, 4), ("- EMA", 4)], (out, err)
 
 
 def test_a_run_that_did_not_use_its_budget_is_set_aside_and_runs_again(
