@@ -242,7 +242,7 @@ def results_table(fig: Figures) -> str:
             "committed run of notebook 05 yet | - |"
         )
     else:
-        minutes = f"{fig.improved_minutes} min" if fig.improved_minutes else "-"
+        minutes = _minutes(fig.improved_minutes)
         rows.append(
             f"| improved CNN, from scratch (notebook 05) | {_or_dash(fig.improved_params)} "
             f"| 64 -> 128 px | {_or_dash(fig.improved_epochs)} | - "
@@ -270,7 +270,7 @@ def _pretrained_row(fig: Figures) -> str:
     if fig.pretrained_test_acc is None:
         return f"| {name} | - | - | - | - | not in the committed run of notebook 06 yet | - |"
     size = f"{fig.pretrained_image_size} px" if fig.pretrained_image_size else "-"
-    minutes = f"{fig.pretrained_minutes} min" if fig.pretrained_minutes else "-"
+    minutes = _minutes(fig.pretrained_minutes)
     return (
         f"| {name}: {_or_dash(fig.pretrained_stage)} | {_or_dash(fig.pretrained_params)} "
         f"| {size} | {_or_dash(fig.pretrained_epochs)} | - | **{fig.pretrained_test_acc}** "
