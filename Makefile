@@ -73,6 +73,8 @@ weights: setup
 run-notebooks: setup data weights
 	@mkdir -p build
 	@echo "Running $(words $(NOTEBOOKS)) notebooks in the '$(PROFILE)' profile"
+	@# a run's copies replace the last run's, so nothing recorded below comes from an older one
+	@if [ "$(PROFILE)" != full ]; then rm -rf $(NB_OUT); fi
 	@set -e; total=0; : > build/timings-$(PROFILE).txt; \
 	for nb in $(NOTEBOOKS); do \
 	  out="$(NB_OUT)/$$nb"; mkdir -p "$$(dirname "$$out")"; start=$$(date +%s); \
@@ -84,7 +86,9 @@ run-notebooks: setup data weights
 	printf '%-45s %5d s\n' "total ($(PROFILE))" "$$total" | tee -a build/timings-$(PROFILE).txt
 	@# the full and class runs' timings are committed: `make results` quotes them
 	@if [ "$(PROFILE)" != quick ]; then cp build/timings-$(PROFILE).txt docs/timings-$(PROFILE).txt; fi
+	@# ... and so are the class run's figures (its notebooks stay under build/)
 	@if [ "$(PROFILE)" = full ]; then $(PY) -m catdog_utils.report; fi
+	@if [ "$(PROFILE)" = class ]; then $(PY) -m catdog_utils.report --record-class $(NB_OUT)/notebooks; fi
 
 results: setup
 	$(PY) -m catdog_utils.report

@@ -152,7 +152,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             image_size=size,
             batch_size=args.batch_size,
             seed=args.seed,
-            train_per_class=profile.train_per_class,
+            train_per_class=(
+                profile.improved_train_per_class if improved else profile.train_per_class
+            ),
             test_per_class=profile.test_per_class,
             augment=(
                 models.build_strong_augmentation(args.seed)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .quiet import tensorflow_warnings_hidden
+
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
@@ -31,7 +33,11 @@ def predict_probabilities(
     import tensorflow as tf
 
     def run(x: np.ndarray | tf.data.Dataset) -> np.ndarray:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(-1)
+        # each new model or input shape traces a graph: TensorFlow's "retracing" warning
+        # after a few is expected here, not a fault
+        with tensorflow_warnings_hidden():
+            probs = model.predict(x, batch_size=batch_size, verbose=0)
+        return np.asarray(probs).reshape(-1)
 
     if isinstance(images, tf.data.Dataset):
         images = images.map(lambda x, *_: x)

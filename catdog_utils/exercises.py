@@ -562,38 +562,63 @@ def _same_number(answer: object, value: float) -> bool:
     return number is not None and math.isclose(number, value, rel_tol=1e-9)
 
 
-def check_accuracy_gap(answer: object, rows: Sequence[dict], run: str) -> Feedback:
-    """Exercise 05.2: how many percentage points the ``run`` row's validation accuracy lies
-    above its own training accuracy (negative when below), to one decimal.
+def check_seeds_needed(
+    answer: object, spread_points: float | None, effect_points: float = 0.5, factor: float = 2.0
+) -> Feedback:
+    """Exercise 05.2: the fewest seeds per configuration for which a true difference of
+    ``effect_points`` exceeds the study's noise level, ``factor x spread x sqrt(2 / n)``
+    (``n`` runs on each side, the seed-to-seed ``spread_points`` of one run).
 
-    ``rows`` is chapter 05's comparison table (dicts with ``run``, ``val acc`` and
-    ``train acc``).  The chapter prints the table but not this difference.
+    The chapter prints the spread to two decimals; an answer worked out from that printed
+    value is right too.  ``spread_points=None`` (a study without two runs of anything yet)
+    leaves the exercise open.
     """
-    by_name = {r["run"]: r for r in rows}
     hint = (
-        f"in the row {run!r}, subtract its 'train acc' from its 'val acc' and multiply by 100 "
-        "(percentage points)."
+        "with n runs on each side the noise level is factor x spread x sqrt(1/n + 1/n); find "
+        "the smallest whole n for which it falls below the effect."
     )
+    if spread_points is None:
+        return Feedback(
+            "open",
+            "the study has no configuration with two runs yet, so there is no spread to work "
+            "with: `make study` runs them.",
+        )
     if answer is None:
         return _open(hint)
     value = _as_number(answer)
     if value is None:
-        return Feedback("wrong", f"expected a number of points, got {answer!r}. Hint: {hint}")
-    row = by_name[run]
-    gap = row["val acc"] - row["train acc"]
-    if abs(value - 100 * gap) <= 0.051:
+        return Feedback("wrong", f"expected a whole number of seeds, got {answer!r}. Hint: {hint}")
+
+    def fewest(spread: float, sides: float = 2.0, k: float = factor) -> int:
+        # smallest n with k * spread * sqrt(sides / n) < effect_points
+        n = max(1, math.floor(sides * (k * spread / effect_points) ** 2) + 1)
+        while n > 1 and k * spread * math.sqrt(sides / (n - 1)) < effect_points:
+            n -= 1
+        return n
+
+    rights = {fewest(spread_points), fewest(round(spread_points, 2))}
+    if value in rights:
+        n = int(value)
         return Feedback(
             "right",
-            f"{row['val acc']:.4f} - {row['train acc']:.4f} = {gap:+.4f}: {100 * gap:+.1f} "
-            "points. Training accuracy is measured on augmented photos with dropout and label "
-            "smoothing at work, validation accuracy on plain photos with none of them, so a "
-            "strongly regularised network can score higher on photos it never trained on.",
+            f"{n} seeds each: {factor:g} x {spread_points:.2f} x sqrt(2/{n}) = "
+            f"{factor * spread_points * math.sqrt(2 / n):.2f} points, below {effect_points:g}. "
+            "Noise shrinks only with the square root of the runs: halving the smallest "
+            "difference you can see takes four times the seeds.",
         )
-    if abs(value - gap) <= 0.0006 and abs(gap) > 0.001:
-        return Feedback("wrong", f"{value} is a fraction; give percentage points. Hint: {hint}")
-    if abs(value + 100 * gap) <= 0.051 and abs(gap) > 0.001:
-        return Feedback("wrong", f"{value} has the wrong sign. Hint: {hint}")
-    return Feedback("wrong", f"{value} is not it: use one row, both columns. Hint: {hint}")
+    mistakes = {
+        "a difference has noise on both sides: 1/n + 1/n, not 1/n": fewest(spread_points, 1.0),
+        "the rule asks for twice the standard error, not one": fewest(spread_points, k=1.0),
+    }
+    for why, wrong in mistakes.items():
+        if value == wrong and wrong not in rights:
+            return Feedback("wrong", f"{int(value)}: {why}. Hint: {hint}")
+    if value in {n - 1 for n in rights}:
+        return Feedback(
+            "wrong",
+            f"with {int(value)} seeds the noise level still reaches the effect. Hint: {hint}",
+        )
+    return Feedback("wrong", f"{value:g} is not it. Hint: {hint}")
 
 
 def check_budget_epochs(

@@ -141,7 +141,8 @@ def build_deeper_cnn(
     Each block is Conv2D(3x3, same padding) -> [BatchNorm] -> ReLU -> MaxPool(2); then
     global average pooling (instead of Flatten, which held 99 % of the original's
     parameters), optional dropout and one sigmoid unit.  Compiled with Adam like the
-    original unless ``compile_model`` is false.  Used for notebook 05's experiments.
+    original unless ``compile_model`` is false.  Chapter 05's study uses it as the network
+    without residual shortcuts.
     """
     import keras
     from keras import layers

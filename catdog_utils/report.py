@@ -2,7 +2,10 @@
 
 The source is the committed full run: the notebooks' printed summary lines (``Test accuracy:
 0.7875``, ``final training accuracy: 0.8978`` ...) and ``docs/timings-full.txt`` (and
-``docs/timings-class.txt``), which ``make run-notebooks`` keeps.  Each quoting file marks the
+``docs/timings-class.txt``), which ``make run-notebooks`` keeps; and the class profile's
+figures, which ``make run-notebooks PROFILE=class`` records from its executed copies (under
+``build/``, not committed) in ``docs/results-class.json`` (:func:`record_class`).  Each quoting
+file marks the
 generated part with ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``; ``make results``
 (``python -m catdog_utils.report``) rewrites those blocks, and ``--check`` says which files are
 out of step (``tests/test_report.py`` runs it).  Nothing here runs a notebook.
@@ -14,7 +17,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 #: The files whose marked blocks are generated, relative to the project root.
@@ -23,6 +26,9 @@ TARGETS = ("README.md", "docs/teaching.md", "notebooks/00_index.ipynb")
 _BLOCK = re.compile(
     r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S
 )
+
+#: The class profile's figures, recorded from its last whole run (:func:`record_class`).
+CLASS_FIGURES = "docs/results-class.json"
 
 #: Chapters in the order the course runs them, with their short names in the tables.
 CHAPTERS = {
@@ -89,6 +95,7 @@ class Figures:
     improved_minutes: str | None
     improved_test_acc: str | None
     improved_tta_acc: str | None
+    improved_tta_chosen: bool | None
     pretrained_params: str | None
     pretrained_image_size: str | None
     pretrained_stage: str | None
@@ -96,6 +103,8 @@ class Figures:
     pretrained_minutes: str | None
     pretrained_test_acc: str | None
     timings: dict[str, dict[str, int]]
+    #: The class profile's figures, from :data:`CLASS_FIGURES` (``None`` if not recorded).
+    class_run: Figures | None = None
 
 
 def read_timings(path: str | Path) -> dict[str, int]:
@@ -120,10 +129,11 @@ def read_timings(path: str | Path) -> dict[str, int]:
     return seconds
 
 
-def collect(root: str | Path) -> Figures:
-    """Read the figures from the committed notebooks and timings files under ``root``."""
+def collect(root: str | Path, notebooks: str | Path | None = None) -> Figures:
+    """Read the figures from the committed notebooks (or those in ``notebooks``) and the
+    timings files and recorded class figures under ``root``."""
     root = Path(root)
-    nbs = root / "notebooks"
+    nbs = root / "notebooks" if notebooks is None else Path(notebooks)
     t03 = notebook_text(nbs / "03_training.ipynb")
     t04 = notebook_text(nbs / "04_evaluation.ipynb")
     t05_path = nbs / "05_improving_the_model.ipynb"
@@ -149,6 +159,7 @@ def collect(root: str | Path) -> Figures:
         improved_minutes=final[3] if final else None,
         improved_test_acc=grab(r"^Test accuracy: ([\d.]+) \(no test-time augmentation\)$", t05),
         improved_tta_acc=grab(r"^Test accuracy with flip TTA: ([\d.]+)$", t05),
+        improved_tta_chosen=_tta_chosen(t05),
         pretrained_params=saved06[1] if saved06 else None,
         pretrained_image_size=saved06[2] if saved06 else None,
         pretrained_stage=grab(r"^chosen on validation: (.+?) \([\d.]+\)$", t06),
@@ -159,7 +170,35 @@ def collect(root: str | Path) -> Figures:
             profile: read_timings(root / "docs" / f"timings-{profile}.txt")
             for profile in ("full", "class")
         },
+        class_run=_read_class_run(root / CLASS_FIGURES),
     )
+
+
+def _read_class_run(path: Path) -> Figures | None:
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    names = [f.name for f in fields(Figures) if f.name not in ("timings", "class_run")]
+    return Figures(**{name: saved.get(name) for name in names}, timings={})
+
+
+def record_class(root: str | Path, notebooks: str | Path) -> Path:
+    """Record the figures of a class-profile run, whose executed notebooks are in
+    ``notebooks`` (``build/notebooks/class/notebooks``), in :data:`CLASS_FIGURES`."""
+    from . import atomic
+
+    figures = asdict(collect(root, notebooks))
+    for key in ("timings", "class_run"):
+        figures.pop(key)
+    return atomic.write_text(
+        Path(root) / CLASS_FIGURES, json.dumps(figures, indent=1, sort_keys=True) + "\n"
+    )
+
+
+def _tta_chosen(t05: str) -> bool | None:
+    """Whether chapter 05 chose flip TTA on validation (``None`` if it does not say)."""
+    chosen = _last(r"^chosen on validation: (flip TTA|no flip TTA)$", t05)
+    return None if chosen is None else chosen[1] == "flip TTA"
 
 
 def _pretrained_epochs(t06: str) -> str | None:
@@ -203,16 +242,26 @@ def results_table(fig: Figures) -> str:
             "committed run of notebook 05 yet | - |"
         )
     else:
-        tta = f" ({fig.improved_tta_acc} with flip TTA)" if fig.improved_tta_acc else ""
-        minutes = f"{fig.improved_minutes} min" if fig.improved_minutes else "-"
+        minutes = _minutes(fig.improved_minutes)
         rows.append(
             f"| improved CNN, from scratch (notebook 05) | {_or_dash(fig.improved_params)} "
             f"| 64 -> 128 px | {_or_dash(fig.improved_epochs)} | - "
-            f"| **{fig.improved_test_acc}**{tta} "
-            f"| {minutes} |"
+            f"| {_improved_accuracy(fig)} | {minutes} |"
         )
     rows.append(_pretrained_row(fig))
     return "\n".join(rows) + "\n"
+
+
+def _improved_accuracy(fig: Figures) -> str:
+    """Chapter 05's test accuracy: the configuration chosen on validation in bold."""
+    plain, tta = fig.improved_test_acc, fig.improved_tta_acc
+    if tta is None:
+        return f"**{plain}**"
+    if fig.improved_tta_chosen:
+        return f"**{tta}** with flip TTA, chosen on validation ({plain} without)"
+    if fig.improved_tta_chosen is False:
+        return f"**{plain}**, no flip TTA, chosen on validation ({tta} with it)"
+    return f"**{plain}** ({tta} with flip TTA)"
 
 
 def _pretrained_row(fig: Figures) -> str:
@@ -221,7 +270,7 @@ def _pretrained_row(fig: Figures) -> str:
     if fig.pretrained_test_acc is None:
         return f"| {name} | - | - | - | - | not in the committed run of notebook 06 yet | - |"
     size = f"{fig.pretrained_image_size} px" if fig.pretrained_image_size else "-"
-    minutes = f"{fig.pretrained_minutes} min" if fig.pretrained_minutes else "-"
+    minutes = _minutes(fig.pretrained_minutes)
     return (
         f"| {name}: {_or_dash(fig.pretrained_stage)} | {_or_dash(fig.pretrained_params)} "
         f"| {size} | {_or_dash(fig.pretrained_epochs)} | - | **{fig.pretrained_test_acc}** "
@@ -266,6 +315,53 @@ def timings_table(fig: Figures) -> str:
     return "\n".join(rows) + "\n\n" + note + "\n"
 
 
+def class_table(fig: Figures) -> str:
+    """README's table of the models the class profile trains, from its recorded run."""
+    run = fig.class_run
+    if run is None:
+        return (
+            "Not recorded in this commit: `make run-notebooks PROFILE=class` records the class "
+            "run's figures in `docs/results-class.json`.\n"
+        )
+    cls = fig.timings["class"]
+    rows = [
+        "| model, `class` profile | epochs | test acc. (2,000 photos) | training time "
+        "| notebook run |",
+        "| --- | --- | --- | --- | --- |",
+        f"| original CNN (notebooks 03-04) | {_or_dash(run.baseline_epochs)} "
+        f"| **{_or_dash(run.baseline_test_acc)}** | {_minutes(run.baseline_minutes)} "
+        f"| {_seconds(cls, '03_training')} |",
+        f"| improved CNN (notebook 05) | {_or_dash(run.improved_epochs)} "
+        f"| {_improved_accuracy(run) if run.improved_test_acc else '-'} "
+        f"| {_minutes(run.improved_minutes)} | {_seconds(cls, '05_improving_the_model')} |",
+        f"| pretrained MobileNetV2 (notebook 06) | {_or_dash(run.pretrained_epochs)} "
+        f"| **{_or_dash(run.pretrained_test_acc)}** | {_minutes(run.pretrained_minutes)} "
+        f"| {_seconds(cls, '06_pretrained_network')} |",
+    ]
+    return (
+        "\n".join(rows)
+        + "\n\nRecorded by `make run-notebooks PROFILE=class` (`docs/results-class.json`).\n"
+    )
+
+
+def class_05_sentence(fig: Figures) -> str:
+    """The teacher's guide's sentence on chapter 05 in the class profile."""
+    run, cls = fig.class_run, fig.timings["class"]
+    if run is None or run.improved_test_acc is None or "05_improving_the_model" not in cls:
+        return "The class run of 05 is not recorded in this commit.\n"
+    return (
+        f"In the recorded class run the whole chapter took "
+        f"{cls['05_improving_the_model'] / 60:.0f} minutes; its final model trained "
+        f"{_or_dash(run.improved_epochs)} epochs in {_or_dash(run.improved_minutes)} minutes "
+        f"and scored {_improved_accuracy(run)} on the test photos, against "
+        f"**{_or_dash(run.baseline_test_acc)}** for the original CNN of the same profile.\n"
+    )
+
+
+def _minutes(value: str | None) -> str:
+    return f"{value} min" if value else "-"
+
+
 def teaching_table(fig: Figures) -> str:
     """docs/teaching.md's table: computer time (measured) and class time (planned)."""
     rows = [
@@ -299,6 +395,8 @@ RENDERERS: dict[str, Callable[[Figures], str]] = {
     "timings": timings_table,
     "teaching-timings": teaching_table,
     "index": index_table,
+    "class-models": class_table,
+    "class-05": class_05_sentence,
 }
 
 
@@ -353,8 +451,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only say which files are stale")
+    parser.add_argument(
+        "--record-class",
+        metavar="DIR",
+        default=None,
+        help="first record the figures of the class run whose notebooks are in DIR",
+    )
     args = parser.parse_args(argv)
     root = config.project_root()
+    if args.record_class:
+        where = record_class(root, args.record_class)
+        print(f"recorded the class run's figures in {where.relative_to(root)}")
     if collect(root).improved_test_acc is None:
         print(
             "note: notebook 05 does not print 'Test accuracy: ... (no test-time augmentation)' "

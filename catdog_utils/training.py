@@ -61,6 +61,8 @@ __all__ = [
     "train_improved",
     "train_progressive",
     "train_within_budget",
+    "fit_stages",
+    "plan_stages",
     "use_bfloat16_if_faster",
 ]
 
@@ -412,20 +414,18 @@ def train_progressive(
     receives the trained weights and is what is returned and saved (``catdog predict``
     reads the input size from the model).  Steps:
 
-    1. plan each stage's epochs within its budget (:func:`_plan_stages`);
+    1. plan each stage's epochs within its budget (:func:`plan_stages`);
     2. build the model once, with one schedule over all stages' epochs;
     3. fit each stage in turn, continuing the epoch count, the optimizer and its weight
-       average (:func:`_fit_stages`; :func:`time_limit` guards each stage's budget);
+       average (:func:`fit_stages`; :func:`time_limit` guards each stage's budget);
     4. copy the weights into the fixed-size model and save it with the joined history
        (:func:`catdog_utils.runs.finish_run`).
 
     Not resumable: an interrupted run starts again.
     """
-    estimates, planned = _plan_stages(build_model, stages, stage_seconds, max_epochs, margin)
+    estimates, planned = plan_stages(build_model, stages, stage_seconds, max_epochs, margin)
     model = build_model(sum(planned))
-    history, done = _fit_stages(
-        model, stages, zip(planned, stage_seconds, strict=True), callbacks, verbose, log_dir
-    )
+    history, done = fit_stages(model, stages, planned, stage_seconds, callbacks, verbose, log_dir)
     fixed = build_fixed()
     fixed.set_weights(model.get_weights())
     path = Path(model_path) if model_path is not None else None
@@ -445,14 +445,14 @@ def train_progressive(
     )
 
 
-def _plan_stages(
+def plan_stages(
     build_model: Callable[[int], keras.Model],
     stages: Sequence[CourseData],
     stage_seconds: Sequence[float],
     max_epochs: int,
-    margin: float,
+    margin: float = 0.05,
 ) -> tuple[list[float], list[int]]:
-    """Each stage's estimated seconds per epoch and its planned epochs.
+    """Each stage's estimated seconds per epoch and its planned epochs (progressive resizing).
 
     Each stage's epochs are timed on a throw-away model; its plan fits its budget less
     ``margin``, at most ``max_epochs`` in all and at least one epoch a stage.
@@ -470,30 +470,35 @@ def _plan_stages(
     return estimates, planned
 
 
-def _fit_stages(
+def fit_stages(
     model: keras.Model,
     stages: Sequence[CourseData],
-    plan: Any,
-    callbacks: Sequence[keras.callbacks.Callback],
-    verbose: int,
-    log_dir: str | Path | None,
+    epochs: Sequence[int],
+    seconds: Sequence[float],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 2,
+    log_dir: str | Path | None = None,
 ) -> tuple[runs.History, int]:
-    """Fit ``model`` on each stage for its ``(epochs, seconds)`` in ``plan``, epochs continuing.
+    """Progressive resizing's fit: ``model`` trained on each stage in turn (the same photos
+    at growing sizes), ``epochs[i]`` epochs within ``seconds[i]`` of wall-clock time.
 
-    Returns the joined history (with each epoch's ``image_size``) and the epochs run.  One
-    TensorBoard log holds all stages.
+    One ``model.fit`` per stage; the epoch count continues from stage to stage, and so do the
+    optimizer, its learning-rate schedule and its weight average.  :func:`time_limit` stops
+    a stage before an epoch that would overrun its time; the run's usual callbacks
+    (:func:`catdog_utils.runs.build_callbacks`) come with each fit, and one TensorBoard log
+    holds all stages.  Returns the joined history (with each epoch's ``image_size``) and the
+    number of epochs run.  Chapter 05 shows this function as Keras code.
     """
-    history: runs.History = {}
-    done = 0
-    for stage, (epochs, seconds) in zip(stages, plan, strict=True):
+    history, done = {}, 0
+    for stage, stage_epochs, stage_seconds in zip(stages, epochs, seconds, strict=True):
         fit = model.fit(
             stage.train,
             validation_data=stage.validation,
             initial_epoch=done,
-            epochs=done + epochs,
-            callbacks=runs.build_callbacks(model, [*callbacks, time_limit(seconds)], log_dir),
+            epochs=done + stage_epochs,
+            callbacks=runs.build_callbacks(model, [*callbacks, time_limit(stage_seconds)], log_dir),
             verbose=verbose,
-            shuffle=False,
+            shuffle=False,  # the dataset shuffles itself
         )
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)

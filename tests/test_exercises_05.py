@@ -1,70 +1,75 @@
 """Chapter 05's self-checks: the reference answer passes, answers students really give fail.
 
-The ablation rows are read from the committed chapter 05 notebook; the budget's expected
-answer is counted epoch by epoch here, not taken from ``training.epochs_for_budget``.
+The expected answers are counted here by brute force (seed by seed, epoch by epoch), not
+taken from the check or from ``training.epochs_for_budget``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 
 import pytest
 
-from catdog_utils import config, exercises, report
+from catdog_utils import config, exercises, report, study
 
-RECIPE, ORIGINAL = "full recipe (64px)", "original CNN (64px)"
+CHAPTER = config.project_root() / "notebooks/05_improving_the_model.ipynb"
 
-
-@functools.cache
-def committed_rows() -> list[dict]:
-    """Chapter 05's comparison table as its committed run printed it."""
-    text = report.notebook_text(config.project_root() / "notebooks/05_improving_the_model.ipynb")
-    found = re.findall(r"^(\S.*?)\s+(\d+) epochs?\s+train ([\d.]+)  val ([\d.]+)$", text, re.M)
-    assert len(found) >= 2
-    return [
-        {"run": run, "epochs": int(e), "train acc": float(t), "val acc": float(v)}
-        for run, e, t, v in found
-    ]
+STUDY = config.project_root() / "docs" / "study-05.jsonl"
 
 
-def gap(answer: object) -> exercises.Feedback:
-    return exercises.check_accuracy_gap(answer, committed_rows(), run=RECIPE)
+def seeds(answer: object, spread: float = 0.8, effect: float = 0.5) -> exercises.Feedback:
+    return exercises.check_seeds_needed(answer, spread_points=spread, effect_points=effect)
 
 
-def test_accuracy_gap_on_the_committed_table() -> None:
-    rows = {r["run"]: r for r in committed_rows()}
-    recipe, original = rows[RECIPE], rows[ORIGINAL]
-    points = 100 * (recipe["val acc"] - recipe["train acc"])  # by hand from the printed table
-    assert gap(round(points, 1)).ok and gap(points).ok
-    on_screen = 100 * (recipe["val acc"] - original["val acc"])  # the chapter prints this gain
-    wrongs = {
-        "a fraction": points / 100,
-        "train minus val": -points,
-        "the gain over the original (printed by the chapter)": round(on_screen, 1),
-        "the original's gap": round(100 * (original["val acc"] - original["train acc"]), 1),
-        "training accuracy gain": round(100 * (recipe["train acc"] - original["train acc"]), 1),
-        "a comma": f"{points:.1f}".replace(".", ","),
-    }
-    if round(points) != round(points, 1):  # a whole number of points is right when it is one
-        wrongs["rounded to a whole point"] = round(points)
-    for name, wrong in wrongs.items():
-        feedback = gap(wrong)
-        assert feedback.status == "wrong", (name, wrong, feedback)
-        echoed = feedback.message.replace(str(wrong), "")  # the learner's own answer may be quoted
-        assert f"{points:.1f}" not in echoed
-    assert "fraction" in gap(points / 100).message
-    assert "sign" in gap(-points).message
+def _fewest_by_counting(spread: float, effect: float, factor: float = 2.0) -> int:
+    """Try n = 1, 2, 3 ... until the noise level of a difference falls below the effect."""
+    n = 1
+    while factor * spread * math.sqrt(1 / n + 1 / n) >= effect:
+        n += 1
+    return n
 
 
-def test_exercise_text_gives_no_example_answer() -> None:
-    rows = {r["run"]: r for r in committed_rows()}
-    points = f"{100 * (rows[RECIPE]['val acc'] - rows[RECIPE]['train acc']):.1f}"
-    chapter = config.project_root() / "notebooks/05_improving_the_model.ipynb"
-    screen = report.notebook_sources(chapter) + report.notebook_text(chapter)
-    assert points not in screen, f"{points} is on chapter 05's screen"
-    assert "e.g. 4.2" not in screen and "for example `4.2`" not in screen
+@pytest.mark.parametrize("spread", [0.3, 0.55, 0.8, 1.234, 2.0])
+def test_seeds_needed_counts_like_the_brute_force(spread: float) -> None:
+    right = _fewest_by_counting(spread, 0.5)
+    assert seeds(right, spread).ok
+    assert seeds(float(right), spread).ok
+    assert seeds(right + 1, spread).status == "wrong"
+    if right > 1:
+        assert seeds(right - 1, spread).status == "wrong"
+
+
+def test_seeds_needed_names_the_usual_mistakes() -> None:
+    spread = 0.8  # 2 x 0.8 x sqrt(2/n) < 0.5  ->  n > 20.48
+    assert _fewest_by_counting(spread, 0.5) == 21
+    one_side = seeds(_fewest_by_counting(spread / math.sqrt(2), 0.5), spread)  # 1/n, not 2/n
+    assert one_side.status == "wrong" and "both sides" in one_side.message
+    one_error = seeds(_fewest_by_counting(spread, 0.5, factor=1.0), spread)
+    assert one_error.status == "wrong" and "twice" in one_error.message
+    assert "still reaches" in seeds(20, spread).message
+    assert seeds("twenty").status == "wrong"
+    assert seeds(None).status == "open"
+    assert exercises.check_seeds_needed(21, spread_points=None).status == "open"
+
+
+def test_seeds_needed_accepts_the_printed_spread() -> None:
+    spread = 0.7949  # printed as 0.79
+    from_printed = _fewest_by_counting(0.79, 0.5)
+    exact = _fewest_by_counting(spread, 0.5)
+    assert from_printed != exact
+    assert seeds(from_printed, spread).ok and seeds(exact, spread).ok
+
+
+def test_the_chapter_does_not_print_the_seeds_answer() -> None:
+    records = study.load_results(STUDY)
+    spread = study.pooled_sd(records)
+    if spread is None:
+        pytest.skip("the committed study has no configuration with two runs yet")
+    n = _fewest_by_counting(100 * spread, 0.5)
+    screen = report.notebook_sources(CHAPTER) + report.notebook_text(CHAPTER)
+    for shown in (f"{n} seeds", f"{n} runs", f"n = {n}", f"n={n}"):
+        assert shown not in screen, f"{shown!r} is on chapter 05's screen"
 
 
 #: The exercise's numbers: 75 s of training per epoch, validation +20 %, 40 minutes, 15 % margin.
@@ -142,7 +147,7 @@ def test_separable_params() -> None:
     assert separable((33_920, None)).status == "open"
 
 
-@pytest.mark.parametrize("check", [gap, budget])
+@pytest.mark.parametrize("check", [seeds, budget])
 def test_unanswered_is_open_not_wrong(check) -> None:  # noqa: ANN001
     assert check(None).status == "open"
     assert check("a lot").status == "wrong"

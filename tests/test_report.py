@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from catdog_utils import config, report, training
 
 ROOT = config.project_root()
@@ -20,7 +22,11 @@ def test_quoted_figures_match_the_committed_notebooks() -> None:
 
 def _copy_project(tmp_path: Path) -> Path:
     """What the report reads and writes: the quoting files, the chapters, the timings."""
-    sources = [*ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"), *ROOT.glob("docs/timings-*.txt")]
+    sources = [
+        *ROOT.glob("notebooks/[0-9][0-9]_*.ipynb"),
+        *ROOT.glob("docs/timings-*.txt"),
+        *ROOT.glob(report.CLASS_FIGURES),
+    ]
     for name in {*report.TARGETS, *(str(p.relative_to(ROOT)) for p in sources)}:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
@@ -32,6 +38,18 @@ def _print_in_last_cell(path: Path, text: str) -> None:
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     code[-1]["outputs"] = [{"name": "stdout", "output_type": "stream", "text": [text]}]
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def _fake_chapter(path: Path, printed: str) -> None:
+    """A chapter at ``path`` (a copy of 03) whose last cell printed ``printed``."""
+    shutil.copy(ROOT / "notebooks/03_training.ipynb", path)
+    _print_in_last_cell(path, printed)
+
+
+_TEST_05 = (
+    "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
+)
+_FINAL_05 = "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n"
 
 
 def test_a_new_run_makes_the_quotes_stale_until_regenerated(tmp_path: Path) -> None:
@@ -47,13 +65,7 @@ def test_a_new_run_makes_the_quotes_stale_until_regenerated(tmp_path: Path) -> N
 
 def test_chapter_05_lines_and_timings_are_read(tmp_path: Path) -> None:
     root = _copy_project(tmp_path)
-    nb05 = root / "notebooks/05_improving_the_model.ipynb"
-    shutil.copy(ROOT / "notebooks/03_training.ipynb", nb05)
-    _print_in_last_cell(
-        nb05,
-        "Test accuracy: 0.9512 (no test-time augmentation)\nTest accuracy with flip TTA: 0.9560\n"
-        "final model: 1,234,567 parameters, 40 epochs, 43.9 minutes of training\n",
-    )
+    _fake_chapter(root / "notebooks/05_improving_the_model.ipynb", _TEST_05 + _FINAL_05)
     (root / "docs/timings-class.txt").unlink(missing_ok=True)
     (root / "docs/timings-full.txt").write_text(
         "notebooks/03_training.ipynb                     147 s\n"
@@ -76,6 +88,67 @@ def test_chapter_05_lines_and_timings_are_read(tmp_path: Path) -> None:
     assert "**167 s (2.8 min) (only the chapters timed above)**" in readme  # a partial run
     teaching = report.render(root)[root / "docs/teaching.md"]
     assert "| 03 training | 147 s | - | 20-25 min |" in teaching
+
+
+@pytest.mark.parametrize(
+    ("chosen", "cell"),
+    [
+        ("flip TTA", "**0.9560** with flip TTA, chosen on validation (0.9512 without)"),
+        ("no flip TTA", "**0.9512**, no flip TTA, chosen on validation (0.9560 with it)"),
+    ],
+)
+def test_chapter_05_s_choice_made_on_validation_is_the_headline(
+    tmp_path: Path, chosen: str, cell: str
+) -> None:
+    root = _copy_project(tmp_path)
+    _fake_chapter(
+        root / "notebooks/05_improving_the_model.ipynb",
+        f"{_TEST_05}chosen on validation: {chosen}\n{_FINAL_05}",
+    )
+    assert report.collect(root).improved_tta_chosen is (chosen == "flip TTA")
+    assert f"| {cell} | 43.9 min |" in report.render(root)[root / "README.md"]
+
+
+def test_a_class_run_is_recorded_and_quoted(tmp_path: Path) -> None:
+    """`make run-notebooks PROFILE=class` records its figures from the copies under build/;
+    README's class table and the guide's sentence on 05 quote them."""
+    root = _copy_project(tmp_path)
+    (root / report.CLASS_FIGURES).unlink(missing_ok=True)
+    assert "Not recorded in this commit" in report.render(root)[root / "README.md"]
+    assert "class run of 05 is not recorded" in report.render(root)[root / "docs/teaching.md"]
+    run = tmp_path / "build/notebooks/class/notebooks"
+    run.mkdir(parents=True)
+    printed = {
+        "03_training": "epochs:           10\ntraining time:    3.1 min\n",
+        "04_evaluation": "Test accuracy: 0.7525\n",
+        "05_improving_the_model": "Test accuracy: 0.8700 (no test-time augmentation)\n"
+        "Test accuracy with flip TTA: 0.8750\nchosen on validation: flip TTA\n"
+        "final model: 2,782,305 parameters, 21 epochs, 10.9 minutes of training\n",
+    }
+    for stem, text in printed.items():
+        _fake_chapter(run / f"{stem}.ipynb", text)
+    (root / "docs/timings-class.txt").write_text(
+        "notebooks/05_improving_the_model.ipynb          900 s\ntotal (class)  900 s\n",
+        encoding="utf-8",
+    )
+    assert report.record_class(root, run) == root / report.CLASS_FIGURES
+    fig = report.collect(root)
+    assert fig.class_run is not None and fig.class_run.improved_test_acc == "0.8700"
+    assert fig.improved_test_acc != "0.8700"  # the committed full run is read as before
+    readme = report.render(root)[root / "README.md"]
+    assert (
+        "| improved CNN (notebook 05) | 21 | **0.8750** with flip TTA, chosen on validation "
+        "(0.8700 without) | 10.9 min | 900 s |" in readme
+    )
+    assert "| original CNN (notebooks 03-04) | 10 | **0.7525** | 3.1 min | - |" in readme
+    assert "| pretrained MobileNetV2 (notebook 06) | - | **-** | - | - |" in readme
+    teaching = report.render(root)[root / "docs/teaching.md"]
+    assert (
+        "the whole chapter took 15 minutes; its final model trained 21 epochs in 10.9 minutes "
+        "and scored **0.8750** with flip TTA, chosen on validation (0.8700 without) on the test "
+        "photos, against **0.7525** for the original CNN of the same profile." in teaching
+    )
+    assert {root / "README.md", root / "docs/teaching.md"} <= set(report.stale(root))
 
 
 def test_old_chapter_05_gets_a_clear_row(tmp_path: Path) -> None:
