@@ -4,11 +4,11 @@ The source is the committed full run: the notebooks' printed summary lines (``Te
 0.7875``, ``final training accuracy: 0.8978`` ...) and ``docs/timings-full.txt`` (and
 ``docs/timings-class.txt``), which ``make run-notebooks`` keeps; and the class profile's
 figures, which ``make run-notebooks PROFILE=class`` records from its executed copies (under
-``build/``, not committed) in ``docs/results-class.json`` (:func:`record_class`).  Each quoting
-file marks the
-generated part with ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->``; ``make results``
-(``python -m catdog_utils.report``) rewrites those blocks, and ``--check`` says which files are
-out of step (``tests/test_report.py`` runs it).  Nothing here runs a notebook.
+``build/``, not committed) in ``docs/results-class.json`` (:func:`record_class`).  Each
+quoting file marks the generated part with ``<!-- results:NAME -->`` ...
+``<!-- /results:NAME -->``; ``make results`` (``python -m catdog_utils.report``) rewrites those
+blocks, and ``--check`` says which files are out of step (``tests/test_report.py`` runs it).
+Nothing here runs a notebook.
 """
 
 from __future__ import annotations
@@ -175,6 +175,7 @@ def collect(root: str | Path, notebooks: str | Path | None = None) -> Figures:
 
 
 def _read_class_run(path: Path) -> Figures | None:
+    """The class run's figures recorded at ``path`` (``None`` if none are recorded)."""
     if not path.is_file():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
@@ -359,6 +360,7 @@ def class_05_sentence(fig: Figures) -> str:
 
 
 def _minutes(value: str | None) -> str:
+    """A table cell for a figure in minutes (a dash where there is none)."""
     return f"{value} min" if value else "-"
 
 
